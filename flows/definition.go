@@ -1,0 +1,200 @@
+// Package flows holds questionnaire and info-session definitions and the engine that
+// steps through them. Definitions are data (YAML embedded from defs/); the engine is a
+// pure function of a definition, a state and an input, so it has no Telegram, Redis or
+// clock inside and can be tested and fuzzed on its own.
+package flows
+
+import (
+	"fmt"
+
+	"github.com/dialoq/dialoq/flows/expr"
+)
+
+// Type is the kind of a question.
+type Type string
+
+// Question kinds. They follow XLSForm where XLSForm has a name for the kind.
+const (
+	TypeNote           Type = "note"
+	TypeSelectOne      Type = "select_one"
+	TypeSelectMultiple Type = "select_multiple"
+	TypeText           Type = "text"
+	TypeInteger        Type = "integer"
+	TypeDecimal        Type = "decimal"
+	TypeDate           Type = "date"
+	TypeCountry        Type = "country"
+	TypeRating         Type = "rating"
+	TypeMatrix         Type = "matrix"
+	TypeGroup          Type = "group"
+)
+
+// Kind tells questionnaires (answers are submitted) from info sessions (cards to read).
+type Kind string
+
+// Flow kinds.
+const (
+	KindQuestionnaire Kind = "questionnaire"
+	KindSession       Kind = "session"
+)
+
+// NA is the stored value of "not applicable" on rating and matrix questions.
+const NA = "na"
+
+// OtherChoice is the choice name that triggers the "please specify" follow-up.
+const OtherChoice = "other"
+
+// CountryList is the shared choice list that country questions use.
+const CountryList = "country"
+
+// Stakeholder types a flow may record with its submissions.
+var stakeholders = map[string]bool{
+	"government": true, "cso": true, "media": true, "migrant_association": true,
+	"expert": true, "migrant": true,
+}
+
+// Definition is a loaded, validated flow.
+type Definition struct {
+	ID           string
+	Version      int
+	Kind         Kind
+	Stakeholder  string
+	CountryField string
+	// Hash is a short content hash of the definition file, recorded in every state so
+	// that a session started under another text of the flow is noticed.
+	Hash      string
+	File      string
+	Questions []*Question // top level, groups nest
+	steps     []step
+	index     map[string]int // step key → position in steps
+	fields    map[string]*Question
+	choices   map[string]*ChoiceList
+}
+
+// Question is one node of a definition: a question, a note or a group.
+type Question struct {
+	ID         string
+	Type       Type
+	Required   bool
+	Relevant   *expr.Expr
+	Constraint *expr.Expr
+	Choices    *ChoiceList // select_*, country; items of a matrix
+	Items      *ChoiceList
+	Min, Max   *float64 // numeric range, or picks for select_multiple
+	MaxLength  int
+	NA         bool
+	Other      bool
+	Questions  []*Question // group members
+	Line       int
+	parents    []*Question // enclosing groups, outermost first
+}
+
+// ChoiceList is an ordered XLSForm choice list.
+type ChoiceList struct {
+	Name  string
+	Names []string
+	File  string
+	Line  int
+	set   map[string]bool
+}
+
+// Has reports whether name is one of the list's choices.
+func (c *ChoiceList) Has(name string) bool { return c.set[name] }
+
+// step is one thing the engine asks: a question, a matrix item or an "other" follow-up.
+type step struct {
+	key   string // answer key: id, id/item or id_other
+	q     *Question
+	item  string // matrix item name
+	other bool   // the free-text follow-up of a choice question
+}
+
+// Step keys are also answer keys; XLSForm names cannot hold "/", so item keys never
+// collide with question ids.
+func itemKey(q, item string) string { return q + "/" + item }
+func otherKey(q string) string      { return q + "_other" }
+
+// MessageID returns the message id of a question's text, or of a suffix such as "hint".
+func (d *Definition) MessageID(q string, suffix ...string) string {
+	id := d.ID + "." + q
+	for _, s := range suffix {
+		id += "." + s
+	}
+	return id
+}
+
+// ChoiceMessageID is the message id of a choice's label.
+func ChoiceMessageID(list, name string) string { return "choice." + list + "." + name }
+
+// Field returns the question that answers are stored under id (not a group or note).
+func (d *Definition) Field(id string) (*Question, bool) {
+	q, ok := d.fields[id]
+	return q, ok
+}
+
+// Steps returns the number of steps when every question is relevant (for docs and tests).
+func (d *Definition) Steps() int { return len(d.steps) }
+
+// Keys returns every answer key in questionnaire order: the export columns.
+func (d *Definition) Keys() []string {
+	var keys []string
+	for _, s := range d.steps {
+		if s.q.Type != TypeNote {
+			keys = append(keys, s.key)
+		}
+	}
+	return keys
+}
+
+// QuestionOf returns the question behind an answer key and the matrix item, if any.
+func (d *Definition) QuestionOf(key string) (q *Question, item string, other bool, ok bool) {
+	i, found := d.index[key]
+	if !found {
+		return nil, "", false, false
+	}
+	s := d.steps[i]
+	return s.q, s.item, s.other, s.q.Type != TypeNote
+}
+
+func (d *Definition) String() string { return fmt.Sprintf("%s v%d (%s)", d.ID, d.Version, d.Hash) }
+
+// MessageRef is a message a definition uses and the line that uses it.
+type MessageRef struct {
+	ID       string
+	Line     int
+	Optional bool
+}
+
+// Messages lists every message id the definition needs, for lint.
+func (d *Definition) Messages() []MessageRef {
+	refs := []MessageRef{{ID: d.ID + ".title", Line: 1}, {ID: d.ID + ".description", Line: 1}}
+	lists := map[string]int{}
+	var walk func(qs []*Question)
+	walk = func(qs []*Question) {
+		for _, q := range qs {
+			if q.Type == TypeGroup {
+				walk(q.Questions)
+				continue
+			}
+			refs = append(refs, MessageRef{ID: d.MessageID(q.ID), Line: q.Line},
+				MessageRef{ID: d.MessageID(q.ID, "hint"), Line: q.Line, Optional: true})
+			if q.Constraint != nil {
+				refs = append(refs, MessageRef{ID: d.MessageID(q.ID, "constraint"), Line: q.Line})
+			}
+			if q.Other {
+				refs = append(refs, MessageRef{ID: d.MessageID(q.ID, "other"), Line: q.Line, Optional: true})
+			}
+			for _, c := range []*ChoiceList{q.Choices, q.Items} {
+				if c != nil {
+					if _, ok := lists[c.Name]; !ok {
+						lists[c.Name] = q.Line
+						for _, n := range c.Names {
+							refs = append(refs, MessageRef{ID: ChoiceMessageID(c.Name, n), Line: q.Line})
+						}
+					}
+				}
+			}
+		}
+	}
+	walk(d.Questions)
+	return refs
+}
