@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -408,7 +409,8 @@ func (e *Engine) advance(d *Definition, st State, i int, out *Output) (State, Ou
 		return e.moveTo(d, st, next, out)
 	}
 	out.Done = d.completion(st, true)
-	if d.Kind == KindQuestionnaire {
+	// A flow that ends on its own closing card has said thank you already.
+	if d.Kind == KindQuestionnaire && (i < 0 || d.steps[i].q.Type != TypeNote) {
 		out.Notices = append(out.Notices, e.text(st.Lang, "ui.completed", nil))
 	}
 	return e.stop(st), *out
@@ -665,4 +667,39 @@ func (e *Engine) plural(lang, id string, n int, data map[string]any) string {
 	}
 	data["Count"] = n
 	return e.tr.Plural(lang, id, n, data)
+}
+
+// Check reports whether st is a state this engine could have produced: the flow
+// exists, the current question is one of it, and every answer fits its question. The
+// fuzz tests hold every step to it; the bot uses it on states read back from storage.
+func (e *Engine) Check(st State) error {
+	if !st.Active() {
+		if st.Cur != "" || len(st.Answers) > 0 {
+			return fmt.Errorf("inactive state holds a position or answers")
+		}
+		return nil
+	}
+	d, ok := e.set.Get(st.Flow)
+	if !ok {
+		return fmt.Errorf("unknown flow %q", st.Flow)
+	}
+	if st.Hash != d.Hash {
+		return nil // checked against the definition it came from when next stepped
+	}
+	i, ok := d.index[st.Cur]
+	if !ok {
+		return fmt.Errorf("current question %q is not in %s", st.Cur, d.ID)
+	}
+	for k, v := range st.Answers {
+		if err := d.CheckAnswer(k, v); err != nil {
+			return fmt.Errorf("answer %s=%q: %w", k, v, err)
+		}
+	}
+	opts := d.steps[i].options()
+	for _, p := range st.Picks {
+		if !slices.Contains(opts, p) {
+			return fmt.Errorf("pick %q is not an option of %s", p, st.Cur)
+		}
+	}
+	return nil
 }

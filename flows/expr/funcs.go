@@ -30,7 +30,7 @@ func (f *funcDef) arity() string {
 	case f.min == f.max:
 		return plural(f.min)
 	}
-	return fmt.Sprintf("%d or %s", f.min, plural(f.max))
+	return fmt.Sprintf("%d or %d arguments", f.min, f.max)
 }
 
 // funcs is the read-only table of supported functions. Semantics follow ODK

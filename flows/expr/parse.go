@@ -77,6 +77,9 @@ func parse(src string) (*Expr, error) {
 	if p.tok.kind == tEOF {
 		return nil, p.errAt(0, "empty expression")
 	}
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
 	root, err := p.expr()
 	if err != nil {
 		return nil, err
@@ -124,16 +127,14 @@ func (p *parser) errExpected(what string) error {
 	return p.errAt(p.tok.pos, "expected %s, found %s", what, p.describe())
 }
 
-// expr parses a full expression. Every level of nesting goes through here or
-// through unary minus, which is where depth is limited.
-func (p *parser) expr() (*node, error) {
-	if err := p.enter(); err != nil {
-		return nil, err
-	}
-	defer p.leave()
-	return p.binary(0)
-}
+// expr parses a full expression. Callers that nest (parentheses, function
+// arguments, unary minus) go through enter first, which is where depth is
+// limited.
+func (p *parser) expr() (*node, error) { return p.binary(0) }
 
+// enter counts one level of nesting at the current token, so that a too-deep
+// expression is reported at the parenthesis, function or minus sign that
+// crosses the limit.
 func (p *parser) enter() error {
 	p.depth++
 	if p.depth > MaxDepth {
@@ -230,6 +231,10 @@ func (p *parser) primary() (*node, error) {
 		n = &node{op: opCurrent, col: col}
 		p.usesCurrent = true
 	case tLParen:
+		if err := p.enter(); err != nil {
+			return nil, err
+		}
+		defer p.leave()
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
@@ -254,6 +259,10 @@ func (p *parser) primary() (*node, error) {
 func (p *parser) call() (*node, error) {
 	name, pos := p.tok.text, p.tok.pos
 	col := column(p.lx.src, pos)
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer p.leave()
 	if err := p.advance(); err != nil {
 		return nil, err
 	}
