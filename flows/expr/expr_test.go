@@ -237,6 +237,7 @@ func TestEval(t *testing.T) {
 		{"regex('abc', ${p})", vals("p", "^a"), B(true)},
 		{"regex('abc', ${p})", vals("p", "^b"), B(false)},
 		{"regex(12, '^1')", none, B(true)},
+		{"regex('a5', 5)", none, B(true)},
 
 		// if
 		{"if(${a} = 'x', 'yes', 'no')", vals("a", "x"), S("yes")},
@@ -583,6 +584,9 @@ func TestEvalError(t *testing.T) {
 	var ee *EvalError
 	if !errors.As(err, &ee) || ee.Col != 10 || !strings.Contains(ee.Msg, "invalid regex pattern") {
 		t.Fatalf("Eval error = %v, want *EvalError at col 10", err)
+	}
+	if !strings.HasPrefix(err.Error(), "col 10: invalid regex pattern") {
+		t.Errorf("Error() = %q", err.Error())
 	}
 	if e.True(env) {
 		t.Error("True with a runtime error = true, want false")

@@ -1,0 +1,34 @@
+# dialoq: every target works on a fresh machine with Go; `test` needs Redis and
+# PostgreSQL on 127.0.0.1 (.ci/run installs and starts them when missing).
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: run test lint fmt bench fuzz flows-lint
+
+run:
+	$(GO) run ./cmd/dialoq chat --flow cso
+
+test:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run ./cmd/dialoq flows lint
+	$(GO) test -count=1 -timeout 20m ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) run ./cmd/dialoq flows lint
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	$(GO) test ./flows -run '^$$' -fuzz FuzzEngine -fuzztime 60s
+	$(GO) test ./flows -run '^$$' -fuzz FuzzLoad -fuzztime 60s
+	$(GO) test ./flows/expr -run '^$$' -fuzz FuzzParseEval -fuzztime 60s
+
+flows-lint:
+	$(GO) run ./cmd/dialoq flows lint
