@@ -21,11 +21,11 @@ type line struct{ text, key, want string }
 // csoScript answers the whole CSO questionnaire in Russian, typing choices by number,
 // label and name, with thousands separators and a decimal-free integer, and one
 // mistake that must be refused without losing anything.
-func csoScript() []line {
+func csoScript(country string) []line {
 	ls := []line{
 		{"", "", ""}, // the purpose and consent card
 		{"1", "consent", "yes"},
-		{"азербайджан", "country", "AZ"}, // a label, in any case
+		{country, "country", "AZ"}, // a name, or a label in any case
 		{"1", "org_type", "ngo"},
 		{"1 2 12", "work_areas", "legal_aid psychosocial other"},
 		{"Помощь детям-мигрантам", "work_areas_other", "Помощь детям-мигрантам"},
@@ -81,7 +81,7 @@ func TestChatThroughPipe(t *testing.T) {
 	}
 	bin := buildDialoq(t)
 	data := t.TempDir()
-	script := csoScript()
+	script := csoScript("азербайджан")
 	var stdin strings.Builder
 	want := map[string]string{}
 	for _, l := range script {

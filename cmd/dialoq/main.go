@@ -20,10 +20,13 @@ Usage:
   dialoq chat [--flow cso] [--lang en] [--code CODE]   answer a flow in this terminal
   dialoq flows lint [--dir DIR] [--locales DIR]         check every definition and locale
   dialoq flows list                                     list the built-in flows
+  dialoq central [--listen 127.0.0.1:8090]              serve the central store (HTTP API)
 
 Environment:
   CENTRAL_URL, CENTRAL_TOKEN   post submissions to a central store instead of ./data/
   DIALOQ_DATA                  directory of the embedded store (default ./data)
+  DATABASE_URL                 PostgreSQL for 'central' (default: SQLite in DIALOQ_DATA)
+  CENTRAL_TOKENS               comma-separated bearer tokens 'central' accepts
 `
 
 func main() {
@@ -43,6 +46,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "chat":
 		return runChat(ctx, args[1:], stdin, stdout, stderr, log)
+	case "central":
+		return runCentral(ctx, args[1:], stdout, stderr, log)
 	case "flows":
 		if len(args) > 1 && args[1] == "lint" {
 			return runLint(args[2:], stdout, stderr)
