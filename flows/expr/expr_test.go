@@ -223,10 +223,13 @@ func TestEval(t *testing.T) {
 		{"string-length(12.50)", none, N(4)},
 		{"string-length(true())", none, N(4)},
 
-		// regex: matches anywhere unless anchored
+		// regex: the whole answer must match, as in ODK Collect
 		{"regex('12345', '^[0-9]{5}$')", none, B(true)},
 		{"regex('123456', '^[0-9]{5}$')", none, B(false)},
-		{"regex('abc123', '[0-9]')", none, B(true)},
+		{"regex('abc123', '[0-9]')", none, B(false)}, // whole-answer match, as ODK Collect
+		{"regex('abc123', '[a-z]+[0-9]+')", none, B(true)},
+		{"regex('12345', '[0-9]{5}')", none, B(true)},
+		{"regex('123456', '[0-9]{5}')", none, B(false)},
 		{"regex('abc', '[0-9]')", none, B(false)},
 		{"regex(., '^\\+994[0-9]{9}$')", vals(".", "+994501234567"), B(true)},
 		{"regex(., '^\\+994[0-9]{9}$')", vals(".", "0501234567"), B(false)},
@@ -234,10 +237,12 @@ func TestEval(t *testing.T) {
 		{"regex('Иван', '^[А-Яа-я]+$')", none, B(true)},
 		{"regex('', '^$')", none, B(true)},
 		{"regex(${missing}, '.')", none, B(false)},
-		{"regex('abc', ${p})", vals("p", "^a"), B(true)},
+		{"regex('abc', ${p})", vals("p", "^a.*"), B(true)},
 		{"regex('abc', ${p})", vals("p", "^b"), B(false)},
-		{"regex(12, '^1')", none, B(true)},
-		{"regex('a5', 5)", none, B(true)},
+		{"regex(12, '^1')", none, B(false)},
+		{"regex(12, '^1.')", none, B(true)},
+		{"regex('a5', 5)", none, B(false)},
+		{"regex('5', 5)", none, B(true)},
 
 		// if
 		{"if(${a} = 'x', 'yes', 'no')", vals("a", "x"), S("yes")},

@@ -211,7 +211,7 @@ func fnRegex(n *node, env Env) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		re, err = regexp.Compile(p.String())
+		re, err = compileRegex(p.String())
 		if err != nil {
 			return Value{}, &EvalError{Col: n.args[1].col, Msg: regexError(err)}
 		}
@@ -429,4 +429,14 @@ func roundDecimal(f float64, digits int) float64 {
 		r = -r
 	}
 	return r
+}
+
+// compileRegex anchors the pattern at both ends: ODK Collect matches regex() against
+// the whole answer (Java's Pattern.matches), and forms imported from XLSForm rely on
+// that, e.g. regex(., '[0-9]{5}') for a five-digit code.
+func compileRegex(pattern string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(pattern); err != nil {
+		return nil, err
+	}
+	return regexp.Compile(`^(?:` + pattern + `)$`)
 }

@@ -323,7 +323,7 @@ func (p *parser) call() (*node, error) {
 		return nil, &SyntaxError{Col: args[1].col, Msg: fmt.Sprintf("selected(): the choice must be quoted, like '%s'", args[1].raw)}
 	}
 	if name == "regex" && args[1].op == opLit {
-		re, err := regexp.Compile(args[1].val.String())
+		re, err := compileRegex(args[1].val.String())
 		if err != nil {
 			return nil, &SyntaxError{Col: args[1].col, Msg: regexError(err)}
 		}
