@@ -22,14 +22,15 @@ import (
 // runCentral serves the central store: PostgreSQL from DATABASE_URL, else SQLite under
 // the data directory. Bearer tokens come from CENTRAL_TOKENS (comma-separated), one
 // per bot deployment.
-func runCentral(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+func runCentral(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("central", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	addr := fl.String("listen", envOr("CENTRAL_LISTEN", "127.0.0.1:8090"), "address to listen on")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// A service logs JSON for its log collector; the CLI commands log text.
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var tokens []string
 	for _, t := range strings.Split(os.Getenv("CENTRAL_TOKENS"), ",") {
 		if t = strings.TrimSpace(t); t != "" {

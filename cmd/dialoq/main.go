@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "chat":
 		return runChat(ctx, args[1:], stdin, stdout, stderr, log)
 	case "central":
-		return runCentral(ctx, args[1:], stdout, stderr, log)
+		return runCentral(ctx, args[1:], stdout, stderr)
 	case "flows":
 		if len(args) > 1 && args[1] == "lint" {
 			return runLint(args[2:], stdout, stderr)
