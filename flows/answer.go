@@ -181,7 +181,7 @@ func (s step) options() []string {
 	switch {
 	case s.other:
 		return nil
-	case q.Type == TypeNote:
+	case q.card():
 		return []string{"next"}
 	case q.Type == TypeSelectOne || q.Type == TypeSelectMultiple || q.Type == TypeCountry:
 		if q.Choices == nil {
@@ -231,7 +231,7 @@ var errBadValue = errors.New("invalid value")
 // to decide whether a session survives a change of definition.
 func (d *Definition) CheckAnswer(key, value string) error {
 	i, ok := d.index[key]
-	if !ok || d.steps[i].q.Type == TypeNote {
+	if !ok || d.steps[i].q.card() {
 		return errors.New("no such question")
 	}
 	s := d.steps[i]

@@ -26,6 +26,9 @@ const (
 	TypeRating         Type = "rating"
 	TypeMatrix         Type = "matrix"
 	TypeGroup          Type = "group"
+	// TypeHotlines is a card listing the hotlines of the country answered in the
+	// field named by its country key.
+	TypeHotlines Type = "hotlines"
 )
 
 // Kind tells questionnaires (answers are submitted) from info sessions (cards to read).
@@ -68,6 +71,7 @@ type Definition struct {
 	index     map[string]int // step key → position in steps
 	fields    map[string]*Question
 	choices   map[string]*ChoiceList
+	hotlines  *Hotlines
 }
 
 // Question is one node of a definition: a question, a note or a group.
@@ -84,9 +88,13 @@ type Question struct {
 	NA         bool
 	Other      bool
 	Questions  []*Question // group members
+	Country    string      // hotlines: the field holding the country
 	Line       int
 	parents    []*Question // enclosing groups, outermost first
 }
+
+// card reports whether the question shows something to read rather than asks.
+func (q *Question) card() bool { return q.Type == TypeNote || q.Type == TypeHotlines }
 
 // ChoiceList is an ordered XLSForm choice list.
 type ChoiceList struct {
@@ -138,7 +146,7 @@ func (d *Definition) Steps() int { return len(d.steps) }
 func (d *Definition) Keys() []string {
 	var keys []string
 	for _, s := range d.steps {
-		if s.q.Type != TypeNote {
+		if !s.q.card() {
 			keys = append(keys, s.key)
 		}
 	}
@@ -152,7 +160,7 @@ func (d *Definition) QuestionOf(key string) (q *Question, item string, other boo
 		return nil, "", false, false
 	}
 	s := d.steps[i]
-	return s.q, s.item, s.other, s.q.Type != TypeNote
+	return s.q, s.item, s.other, !s.q.card()
 }
 
 func (d *Definition) String() string { return fmt.Sprintf("%s v%d (%s)", d.ID, d.Version, d.Hash) }

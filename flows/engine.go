@@ -211,7 +211,7 @@ func (e *Engine) Step(st State, in Input) (State, Output) {
 		}
 		return e.moveTo(d, st, prev, &out)
 	case InSkip:
-		if s.q.Required || s.q.Type == TypeNote {
+		if s.q.Required || s.q.card() {
 			out.Error = e.text(st.Lang, "ui.error.required", nil)
 			break
 		}
@@ -295,7 +295,7 @@ func (e *Engine) choose(d *Definition, st State, s step, i int, option string, o
 		out.Prompt = e.prompt(d, st, i)
 		return st, *out
 	}
-	if s.q.Type == TypeNote {
+	if s.q.card() {
 		return e.advance(d, st, i, out)
 	}
 	if s.multi() {
@@ -307,7 +307,7 @@ func (e *Engine) choose(d *Definition, st State, s step, i int, option string, o
 
 // typed handles typed text: a value, or a choice by its number, name or label.
 func (e *Engine) typed(d *Definition, st State, s step, i int, text string, out *Output) (State, Output) {
-	if s.q.Type == TypeNote {
+	if s.q.card() {
 		return e.advance(d, st, i, out)
 	}
 	opts := s.options()
@@ -410,7 +410,7 @@ func (e *Engine) advance(d *Definition, st State, i int, out *Output) (State, Ou
 	}
 	out.Done = d.completion(st, true)
 	// A flow that ends on its own closing card has said thank you already.
-	if d.Kind == KindQuestionnaire && (i < 0 || d.steps[i].q.Type != TypeNote) {
+	if d.Kind == KindQuestionnaire && (i < 0 || !d.steps[i].q.card()) {
 		out.Notices = append(out.Notices, e.text(st.Lang, "ui.completed", nil))
 	}
 	return e.stop(st), *out
@@ -525,6 +525,13 @@ func (e *Engine) prompt(d *Definition, st State, i int) *Prompt {
 	if s.item != "" {
 		p.Item = e.text(lang, ChoiceMessageID(s.q.Items.Name, s.item), nil)
 	}
+	if s.q.Type == TypeHotlines && d.hotlines != nil {
+		card := d.hotlines.card(e.tr, lang, st.Answers[s.q.Country])
+		if p.Text != "" {
+			card = p.Text + "\n\n" + card
+		}
+		p.Text = card
+	}
 	for _, id := range s.options() {
 		p.Options = append(p.Options, Option{ID: id, Label: e.optionLabel(d, lang, s, id), Picked: slices.Contains(st.Picks, id)})
 	}
@@ -549,7 +556,7 @@ func (e *Engine) prompt(d *Definition, st State, i int) *Prompt {
 	case TypeSelectMultiple:
 		p.Input = e.text(lang, "ui.input.multi", nil)
 	}
-	if s.q.Type != TypeNote {
+	if !s.q.card() {
 		n, total := d.progress(i, st.Answers)
 		p.Progress = Progress{N: n, Total: total, Text: e.text(lang, "ui.progress", map[string]any{"N": n, "Total": total})}
 	}
@@ -561,7 +568,7 @@ func (e *Engine) prompt(d *Definition, st State, i int) *Prompt {
 // the user goes on, which reads better than a total that grows. Cards are not counted.
 func (d *Definition) progress(i int, answers map[string]string) (n, total int) {
 	for j, s := range d.steps {
-		if s.q.Type == TypeNote {
+		if s.q.card() {
 			continue
 		}
 		if j <= i {
@@ -622,7 +629,7 @@ func (e *Engine) questionText(d *Definition, lang string, s step) string {
 
 func (e *Engine) optionLabel(d *Definition, lang string, s step, id string) string {
 	switch {
-	case s.q.Type == TypeNote:
+	case s.q.card():
 		return e.text(lang, "ui.next", nil)
 	case id == NA:
 		return e.text(lang, "ui.na", nil)

@@ -157,6 +157,10 @@ func TestGoldenTranscripts(t *testing.T) {
 			"toggle:migrants", "done", "back", "back", "choose:ngo", "done", "skip", "skip", "skip",
 			"choose:no", "back", "choose:yes", "skip", "cancel", "text:hello",
 		},
+		"hotlines": {
+			"start:lines", "choose:AZ", "back", "choose:RU", "choose:next", "choose:yes",
+			"start:lines", "choose:other", "choose:next", "skip",
+		},
 		"language": {
 			"start:kitchen", "choose:next", "lang:ru", "choose:RU", "text:999999", "lang:en", "repeat",
 		},

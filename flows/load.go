@@ -46,9 +46,10 @@ func (ps Problems) Error() string {
 
 // Set is every definition loaded from one directory, with their shared choice lists.
 type Set struct {
-	defs    map[string]*Definition
-	order   []string
-	choices map[string]*ChoiceList
+	hotlines *Hotlines
+	defs     map[string]*Definition
+	order    []string
+	choices  map[string]*ChoiceList
 }
 
 // Get returns the definition with that id.
@@ -65,6 +66,9 @@ func (s *Set) All() []*Definition {
 	}
 	return out
 }
+
+// Hotlines returns the hotlines data, or nil when the set has none.
+func (s *Set) Hotlines() *Hotlines { return s.hotlines }
 
 // Choices returns a choice list by name.
 func (s *Set) Choices(name string) (*ChoiceList, bool) {
@@ -86,6 +90,8 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 		root *yaml.Node
 	}
 	var flowsFiles []parsed
+	var hotlinesRoot *yaml.Node
+	var hotlinesFileName string
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".yaml") {
 			continue
@@ -99,11 +105,25 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 		if !ok {
 			continue
 		}
+		if e.Name() == HotlinesFile {
+			hotlinesRoot, hotlinesFileName = root, file
+			continue
+		}
 		if strings.HasPrefix(e.Name(), "_") {
 			l.sharedFile(file, root)
 			continue
 		}
 		flowsFiles = append(flowsFiles, parsed{file, src, root})
+	}
+	if hotlinesRoot != nil {
+		l.set.hotlines = l.hotlinesData(hotlinesFileName, hotlinesRoot)
+		if c, ok := l.set.choices[CountryList]; ok && l.set.hotlines != nil {
+			for country := range l.set.hotlines.Countries {
+				if !c.Has(country) {
+					l.add(hotlinesFileName, 0, "hotlines: %s is not in the country list", country)
+				}
+			}
+		}
 	}
 	// Shared lists first, so a flow may use them whatever the file order.
 	for _, f := range flowsFiles {
@@ -288,7 +308,7 @@ func validChoiceName(s string) bool {
 }
 
 var questionKeys = []string{"id", "type", "required", "relevant", "constraint", "choices", "items",
-	"min", "max", "max_length", "na", "other", "questions"}
+	"min", "max", "max_length", "na", "other", "questions", "country"}
 
 func (l *loader) flow(file string, src []byte, root *yaml.Node) *Definition {
 	m, ok := l.mapping(file, root, "id", "version", "kind", "stakeholder", "country_field", "choices", "questions")
@@ -296,7 +316,7 @@ func (l *loader) flow(file string, src []byte, root *yaml.Node) *Definition {
 		return nil
 	}
 	before := len(l.problems)
-	d := &Definition{File: file, index: map[string]int{}, fields: map[string]*Question{}, choices: l.set.choices}
+	d := &Definition{File: file, index: map[string]int{}, fields: map[string]*Question{}, choices: l.set.choices, hotlines: l.set.hotlines}
 	var line int
 	d.ID, line = l.str(m, "id")
 	if !expr.ValidName(d.ID) {
@@ -403,7 +423,7 @@ func (l *loader) addSteps(d *Definition, q *Question, seen map[string]int) {
 		d.index[s.key] = len(d.steps)
 		d.steps = append(d.steps, s)
 	}
-	if q.Type != TypeNote {
+	if !q.card() {
 		d.fields[q.ID] = q
 	}
 	if q.Type == TypeMatrix && q.Items != nil {
@@ -466,6 +486,7 @@ func (l *loader) checkType(d *Definition, q *Question, m *mapping, line int) {
 	only("na", TypeRating, TypeMatrix)
 	only("other", TypeSelectOne, TypeSelectMultiple)
 	only("questions", TypeGroup)
+	only("country", TypeHotlines)
 	only("constraint", TypeSelectOne, TypeSelectMultiple, TypeText, TypeInteger, TypeDecimal, TypeDate, TypeCountry, TypeRating)
 	only("required", TypeSelectOne, TypeSelectMultiple, TypeText, TypeInteger, TypeDecimal, TypeDate, TypeCountry, TypeRating, TypeMatrix)
 	switch q.Type {
@@ -491,9 +512,18 @@ func (l *loader) checkType(d *Definition, q *Question, m *mapping, line int) {
 		l.scale(d, q)
 	case TypeRating:
 		l.scale(d, q)
+	case TypeHotlines:
+		var line int
+		q.Country, line = l.str(m, "country")
+		if f, ok := d.fields[q.Country]; !ok || f.Type != TypeCountry {
+			l.add(d.File, max(line, q.Line), "hotlines card %q needs country: the id of an earlier country question", q.ID)
+		}
+		if l.set.hotlines == nil {
+			l.add(d.File, q.Line, "hotlines card %q needs the data file %s", q.ID, HotlinesFile)
+		}
 	case TypeNote, TypeText, TypeInteger, TypeDecimal, TypeDate, TypeGroup:
 	default:
-		l.add(d.File, max(line, q.Line), "unknown type %q (one of note, select_one, select_multiple, text, integer, decimal, date, country, rating, matrix, group)", q.Type)
+		l.add(d.File, max(line, q.Line), "unknown type %q (one of note, select_one, select_multiple, text, integer, decimal, date, country, rating, matrix, group, hotlines)", q.Type)
 	}
 	if q.Min != nil && q.Max != nil && *q.Min > *q.Max {
 		l.add(d.File, q.Line, "question %q: min %g is above max %g", q.ID, *q.Min, *q.Max)

@@ -168,3 +168,50 @@ func newEngine(t *testing.T, fsys fstest.MapFS) *flows.Engine {
 	}
 	return flows.NewEngine(set, cat)
 }
+
+func TestHotlineEntriesNeedSourceAndDate(t *testing.T) {
+	bad := "checked: \"2026-11\"\ncountries:\n  AZ:\n    - kinds: [emergency]\n      numbers: [\"112\"]\n      operator: \"x\"\n    - kinds: [sos]\n      numbers: [\"call me\"]\n      operator: \"y\"\n      source: \"s\"\n      checked: \"yesterday\"\n  XX: []\n"
+	fsys := fstest.MapFS{
+		"defs/_choices.yaml":  {Data: []byte(shared)},
+		"defs/_hotlines.yaml": {Data: []byte(bad)},
+	}
+	_, err := flows.Load(fsys, "defs")
+	if err == nil {
+		t.Fatal("bad hotlines accepted")
+	}
+	for _, want := range []string{
+		"defs/_hotlines.yaml:4: hotlines: AZ: every entry needs a source",
+		"defs/_hotlines.yaml:7: hotlines: AZ: unknown kind \"sos\"",
+		"\"call me\" is not a phone number",
+		"defs/_hotlines.yaml:7: hotlines: AZ: every entry needs a check date",
+		"XX is not in the country list",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("problems lack %q:\n%v", want, err)
+		}
+	}
+}
+
+// Every hotline shipped has a source and a check date (the loader refuses others), and
+// every country of the list has an entry list, possibly empty.
+func TestBuiltinHotlines(t *testing.T) {
+	set, err := flows.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := set.Hotlines()
+	if h == nil {
+		t.Skip("no hotlines data yet")
+	}
+	for _, c := range []string{"AZ", "BY", "GE", "IR", "KZ", "KG", "MD", "RU", "TJ", "TR", "TM", "UA", "UZ"} {
+		entries, ok := h.Countries[c]
+		if !ok {
+			t.Errorf("no hotlines entry list for %s", c)
+		}
+		for _, e := range entries {
+			if e.Source == "" || e.Checked == "" {
+				t.Errorf("%s: %v lacks a source or check date", c, e.Numbers)
+			}
+		}
+	}
+}
