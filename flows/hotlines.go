@@ -51,7 +51,7 @@ type hotlinesFile struct {
 }
 
 var (
-	dialable  = regexp.MustCompile(`^\+?[0-9][0-9 ()\-/]*[0-9]$|^[0-9]$`)
+	dialable  = regexp.MustCompile(`^[+(]{0,3}[0-9][0-9 ()\-/]*[0-9]$|^[0-9]$`)
 	checkedRe = regexp.MustCompile(`^20[0-9]{2}-(0[1-9]|1[0-2])(-[0-3][0-9])?$`)
 )
 
