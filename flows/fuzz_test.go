@@ -87,3 +87,42 @@ type nopTranslator struct{}
 
 func (nopTranslator) Text(string, string, map[string]any) string        { return "t" }
 func (nopTranslator) Plural(string, string, int, map[string]any) string { return "p" }
+
+// FuzzDecodeState feeds random bytes as a stored state: decoding never panics, and
+// whatever decodes encodes back to the same state.
+func FuzzDecodeState(f *testing.F) {
+	full, _ := flows.EncodeState(flows.State{Flow: "cso", Version: 3, Hash: "abc", Lang: "ru", Cur: "x/y", Token: 9,
+		Picks: []string{"a", "b"}, Answers: map[string]string{"m/t01": "4", "m/t02": "na", "name": "Юля"}})
+	f.Add(full)
+	f.Add([]byte(`j{"f":"cso","a":{"x":"1"},"t":3}`))
+	f.Add([]byte{'b', 0, 0, 0, 0, 0, 0, 0, 1, 5})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := flows.DecodeState(b)
+		if err != nil {
+			return
+		}
+		enc, err := flows.EncodeState(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := flows.DecodeState(enc)
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if again.Flow != st.Flow || again.Cur != st.Cur || again.Token != st.Token || len(again.Answers) != len(st.Answers) {
+			t.Fatalf("round trip changed the state: %+v → %+v", st, again)
+		}
+		for k, v := range st.Answers {
+			if again.Answers[k] != v {
+				t.Fatalf("answer %s: %q → %q", k, v, again.Answers[k])
+			}
+		}
+	})
+}
+
+func TestLegacyJSONStateStillReads(t *testing.T) {
+	st, err := flows.DecodeState([]byte(`j{"f":"kitchen","v":1,"h":"x","l":"ru","c":"staff","a":{"country":"AZ"},"t":7}`))
+	if err != nil || st.Flow != "kitchen" || st.Answers["country"] != "AZ" || st.Token != 7 || st.Lang != "ru" {
+		t.Fatalf("legacy state: %+v, %v", st, err)
+	}
+}
