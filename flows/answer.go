@@ -23,7 +23,27 @@ type invalid struct {
 	count int // plural count when ≥ 0
 }
 
-func (e *invalid) Error() string { return e.id }
+// Error describes the problem in English for logs and API errors; users get the
+// localised message of id instead.
+func (e *invalid) Error() string {
+	if d, ok := problemText[e.id]; ok {
+		return d
+	}
+	return "invalid value"
+}
+
+var problemText = map[string]string{
+	"ui.error.empty":        "empty",
+	"ui.error.integer":      "not a whole number",
+	"ui.error.decimal":      "not a number",
+	"ui.error.range":        "out of range",
+	"ui.error.min":          "below the minimum",
+	"ui.error.max":          "above the maximum",
+	"ui.error.date":         "not a date (YYYY-MM-DD)",
+	"ui.error.text_invalid": "not valid UTF-8 text",
+	"ui.error.text_long":    "too long",
+	"ui.error.choice":       "not one of the choices",
+}
 
 func bad(id string) *invalid { return &invalid{id: id, count: -1} }
 
@@ -223,8 +243,8 @@ func checkPicks(s step, picks []string) error {
 	return nil
 }
 
-// errBadValue is what CheckAnswer wraps for a stored value that does not fit.
-var errBadValue = errors.New("invalid value")
+// errBadValue is what CheckAnswer returns for a stored value that does not fit.
+var errBadValue = errors.New("not one of the choices, or not in stored form")
 
 // CheckAnswer reports whether value is a valid stored answer for key. The central store
 // uses it to refuse submissions that do not fit the definition, and the engine uses it
@@ -232,7 +252,7 @@ var errBadValue = errors.New("invalid value")
 func (d *Definition) CheckAnswer(key, value string) error {
 	i, ok := d.index[key]
 	if !ok || d.steps[i].q.card() {
-		return errors.New("no such question")
+		return errors.New("no such question in this flow")
 	}
 	s := d.steps[i]
 	if opts := s.options(); opts != nil {

@@ -298,10 +298,7 @@ func (e *Engine) choose(d *Definition, st State, s step, i int, option string, o
 	if s.q.card() {
 		return e.advance(d, st, i, out)
 	}
-	if s.multi() {
-		// A single press on a multiple-choice list from a client that cannot toggle.
-		return e.accept(d, st, s, i, []string{option}, out)
-	}
+	// On a multiple-choice list this is a client that cannot toggle: one pick.
 	return e.accept(d, st, s, i, []string{option}, out)
 }
 
