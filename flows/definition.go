@@ -206,3 +206,22 @@ func (d *Definition) Messages() []MessageRef {
 	walk(d.Questions)
 	return refs
 }
+
+// Referenced returns the fields that relevance conditions read: the answers that
+// steer the skip logic.
+func (d *Definition) Referenced() map[string]bool {
+	refs := map[string]bool{}
+	var walk func(qs []*Question)
+	walk = func(qs []*Question) {
+		for _, q := range qs {
+			if q.Relevant != nil {
+				for _, r := range q.Relevant.Refs() {
+					refs[r] = true
+				}
+			}
+			walk(q.Questions)
+		}
+	}
+	walk(d.Questions)
+	return refs
+}
