@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -116,6 +117,11 @@ func (c *Client) Put(ctx context.Context, s Submission) (created bool, err error
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		return false, nil
 	}
+	return false, fmt.Errorf("central: post submission %s: %w", s.ID, httpError(resp))
+}
+
+// httpError reads the service's JSON error body and Retry-After header.
+func httpError(resp *http.Response) *HTTPError {
 	he := &HTTPError{Status: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
 	var eb errorBody
 	if b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)); json.Unmarshal(b, &eb) == nil && eb.Error != "" {
@@ -124,7 +130,25 @@ func (c *Client) Put(ctx context.Context, s Submission) (created bool, err error
 	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
 		he.RetryAfter = time.Duration(secs) * time.Second
 	}
-	return false, fmt.Errorf("central: post submission %s: %w", s.ID, he)
+	return he
+}
+
+// Withdraw asks the service to delete a submission at its respondent's request.
+func (c *Client) Withdraw(ctx context.Context, id string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.base+"/v1/submissions/"+url.PathEscape(id), nil)
+	if err != nil {
+		return fmt.Errorf("central: build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("central: withdraw %s: %w", id, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	return fmt.Errorf("central: withdraw %s: %w", id, httpError(resp))
 }
 
 // Post posts s; a duplicate is a success. It makes *Client a Poster.

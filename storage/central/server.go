@@ -92,6 +92,7 @@ func NewServer(store *Store, schema Schema, cfg Config) http.Handler {
 
 	s.mux = http.NewServeMux()
 	s.mux.Handle("POST /v1/submissions", s.auth(http.HandlerFunc(s.postSubmission)))
+	s.mux.Handle("DELETE /v1/submissions/{id}", s.auth(http.HandlerFunc(s.deleteSubmission)))
 	s.mux.Handle("GET /v1/reports/responses", s.auth(http.HandlerFunc(s.getResponses)))
 	s.mux.Handle("GET /v1/reports/training-needs", s.auth(http.HandlerFunc(s.getTrainingNeeds)))
 	s.mux.Handle("GET /v1/exports/{file}", s.auth(http.HandlerFunc(s.getExport)))
@@ -606,4 +607,21 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 		l.start()
 	}
 	return l.w.Write(p)
+}
+
+// deleteSubmission withdraws a submission at its respondent's request (/forget in
+// the bot). It succeeds for unknown ids too: the withdrawal is remembered.
+func (s *Server) deleteSubmission(w http.ResponseWriter, r *http.Request) {
+	existed, err := s.store.Withdraw(r.Context(), r.PathValue("id"))
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve):
+		writeError(w, http.StatusBadRequest, ve.Msg, ve.Field)
+	case err != nil:
+		s.log.Error("withdraw submission", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not withdraw the submission", "")
+	default:
+		annotate(w, slog.Bool("existed", existed))
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

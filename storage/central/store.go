@@ -238,6 +238,16 @@ func (s *Store) Put(ctx context.Context, sub Submission) (created bool, err erro
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
+	var gone int
+	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM withdrawn WHERE id = $1`, n.ID).Scan(&gone)
+	if err != nil {
+		return false, fmt.Errorf("central: check withdrawn: %w", err)
+	}
+	if gone > 0 {
+		// Withdrawn by the respondent: a late copy from an outbox is accepted and
+		// dropped, so the sender stops retrying.
+		return false, nil
+	}
 	res, err := tx.ExecContext(ctx, insertSubmissionSQL,
 		n.ID, n.Flow, n.FlowVersion, n.FlowHash, n.Lang, n.Country, n.Stakeholder, n.Code,
 		s.d.timeArg(n.StartedAt), s.d.timeArg(n.FinishedAt), n.Complete,
@@ -294,6 +304,40 @@ func insertAnswers(ctx context.Context, tx *sql.Tx, id string, answers map[strin
 		}
 	}
 	return nil
+}
+
+// Withdraw deletes a submission at its respondent's request and remembers the id,
+// so a copy delivered later is not stored again. Withdrawing an unknown id records
+// it all the same: the withdrawal may overtake the submission on its way.
+func (s *Store) Withdraw(ctx context.Context, id string) (existed bool, err error) {
+	id = strings.ToLower(strings.TrimSpace(id))
+	if !validUUID(id) {
+		return false, invalid("id", "not a UUID")
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("central: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `INSERT INTO withdrawn (id, withdrawn_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
+		id, s.d.timeArg(s.now())); err != nil {
+		return false, fmt.Errorf("central: record withdrawal: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM submission_answers WHERE submission_id = $1`, id); err != nil {
+		return false, fmt.Errorf("central: withdraw answers: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM submissions WHERE id = $1`, id)
+	if err != nil {
+		return false, fmt.Errorf("central: withdraw: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("central: withdraw: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("central: commit: %w", err)
+	}
+	return n > 0, nil
 }
 
 // Post stores sub and treats a duplicate as success, so that *Store is a

@@ -127,14 +127,16 @@ func splitKey(key string) (question, item string) {
 	return question, item
 }
 
+func validUUID(id string) bool {
+	_, err := uuid.Parse(id)
+	return len(id) == 36 && err == nil
+}
+
 // Validate checks the structure of s (not its content against the flow
 // definition, which is Schema's job) and returns the first problem as a
 // *ValidationError. Answers are checked in key order so the error is stable.
 func (s *Submission) Validate() error {
-	if len(s.ID) != 36 {
-		return invalid("id", "not a UUID in canonical 8-4-4-4-12 form")
-	}
-	if _, err := uuid.Parse(s.ID); err != nil {
+	if !validUUID(s.ID) {
 		return invalid("id", "not a UUID in canonical 8-4-4-4-12 form")
 	}
 	if !validName(s.Flow) {
