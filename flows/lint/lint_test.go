@@ -23,7 +23,7 @@ func TestBuiltinFlowsAndLocalesAreComplete(t *testing.T) {
 			t.Errorf("%s: %d of %d messages", c.Lang, c.Have, c.Need)
 		}
 	}
-	for _, want := range []string{"en", "ru", "az"} {
+	for _, want := range []string{"en", "az", "ru", "tr", "ka", "fa", "kk", "ky", "ro", "tg", "tk", "uk", "uz", "be"} {
 		found := false
 		for _, c := range r.Coverage {
 			found = found || c.Lang == want
