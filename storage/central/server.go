@@ -94,6 +94,7 @@ func NewServer(store *Store, schema Schema, cfg Config) http.Handler {
 	s.mux.Handle("POST /v1/submissions", s.auth(http.HandlerFunc(s.postSubmission)))
 	s.mux.Handle("DELETE /v1/submissions/{id}", s.auth(http.HandlerFunc(s.deleteSubmission)))
 	s.mux.Handle("GET /v1/reports/responses", s.auth(http.HandlerFunc(s.getResponses)))
+	s.mux.Handle("GET /v1/reports/answers", s.auth(http.HandlerFunc(s.getAnswers)))
 	s.mux.Handle("GET /v1/reports/training-needs", s.auth(http.HandlerFunc(s.getTrainingNeeds)))
 	s.mux.Handle("GET /v1/exports/{file}", s.auth(http.HandlerFunc(s.getExport)))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
@@ -495,6 +496,31 @@ func (s *Server) getResponses(w http.ResponseWriter, r *http.Request) {
 	}
 	if text {
 		writeText(w, RenderResponses(rep))
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// getAnswers serves the distribution of one question's answers, e.g.
+// /v1/reports/answers?flow=rights&question=useful.
+func (s *Server) getAnswers(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r)
+	if err != nil {
+		s.badRequest(w, err)
+		return
+	}
+	text, err := wantText(r)
+	if err != nil {
+		s.badRequest(w, err)
+		return
+	}
+	rep, err := s.store.Answers(r.Context(), f, r.URL.Query().Get("question"))
+	if err != nil {
+		s.badRequest(w, err)
+		return
+	}
+	if text {
+		writeText(w, RenderAnswers(rep))
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
