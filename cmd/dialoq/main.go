@@ -20,6 +20,7 @@ Usage:
   dialoq chat [--flow cso] [--lang en] [--code CODE]   answer a flow in this terminal
   dialoq flows lint [--dir DIR] [--locales DIR]         check every definition and locale
   dialoq flows list                                     list the built-in flows
+  dialoq bot [flags]                                    run the Telegram bot (see: dialoq bot -h)
   dialoq central [--listen 127.0.0.1:8090]              serve the central store (HTTP API)
 
 Environment:
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "chat":
 		return runChat(ctx, args[1:], stdin, stdout, stderr, log)
+	case "bot":
+		return runBot(ctx, args[1:], stdout, stderr, log)
 	case "central":
 		return runCentral(ctx, args[1:], stdout, stderr)
 	case "flows":
