@@ -1,0 +1,143 @@
+package bot
+
+import (
+	"strings"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/dialoq/dialoq/storage/redisstate"
+)
+
+type eventKind uint8
+
+const (
+	evText     eventKind = iota + 1
+	evCommand            // "/name args"
+	evOther              // a message without text: photo, sticker, voice…
+	evCallback           // an inline button was pressed
+	evMember             // the user blocked or unblocked the bot
+)
+
+func (k eventKind) String() string {
+	switch k {
+	case evText:
+		return "text"
+	case evCommand:
+		return "command"
+	case evOther:
+		return "other_message"
+	case evCallback:
+		return "callback"
+	case evMember:
+		return "member"
+	}
+	return "unknown"
+}
+
+// event is the part of an update the bot acts on, with nothing personal kept beyond
+// what the reply needs (no names, no usernames).
+type event struct {
+	kind       eventKind
+	key        redisstate.Key
+	updateID   int64
+	private    bool
+	clientLang string // Telegram's language_code of the sender
+
+	text     string // evText
+	cmd, arg string // evCommand; cmd lower case without "/" and "@bot"
+
+	data    string // evCallback: raw callback data
+	cb      callback
+	cbOK    bool
+	queryID string
+	msgID   int // the message carrying the pressed button
+
+	blocked bool // evMember
+}
+
+// parseUpdate extracts the event; false for updates the bot ignores (edits, channel
+// posts, inline queries, messages from other bots).
+func (b *Bot) parseUpdate(u tgbotapi.Update) (event, bool) {
+	ev := event{updateID: int64(u.UpdateID)}
+	switch {
+	case u.Message != nil && u.Message.From != nil && u.Message.Chat != nil:
+		m := u.Message
+		if m.From.IsBot {
+			return ev, false
+		}
+		ev.key = redisstate.Key{ChatID: m.Chat.ID, UserID: m.From.ID}
+		ev.private = m.Chat.Type == "private"
+		ev.clientLang = m.From.LanguageCode
+		switch cmd, arg, ok := b.parseCommand(m.Text); {
+		case ok:
+			ev.kind, ev.cmd, ev.arg = evCommand, cmd, arg
+		case strings.TrimSpace(m.Text) != "":
+			ev.kind, ev.text = evText, m.Text
+		default:
+			ev.kind = evOther
+		}
+		return ev, true
+	case u.CallbackQuery != nil && u.CallbackQuery.From != nil:
+		q := u.CallbackQuery
+		ev.kind = evCallback
+		ev.queryID = q.ID
+		ev.data = q.Data
+		ev.clientLang = q.From.LanguageCode
+		ev.key = redisstate.Key{ChatID: q.From.ID, UserID: q.From.ID}
+		ev.private = true
+		if q.Message != nil && q.Message.Chat != nil {
+			ev.key.ChatID = q.Message.Chat.ID
+			ev.private = q.Message.Chat.Type == "private"
+			ev.msgID = q.Message.MessageID
+		}
+		ev.cb, ev.cbOK = parseCallback(q.Data)
+		return ev, true
+	case u.MyChatMember != nil:
+		mc := u.MyChatMember
+		if mc.Chat.Type != "private" {
+			return ev, false
+		}
+		ev.kind = evMember
+		ev.key = redisstate.Key{ChatID: mc.Chat.ID, UserID: mc.From.ID}
+		ev.private = true
+		switch mc.NewChatMember.Status {
+		case "kicked":
+			ev.blocked = true
+		case "member":
+		default:
+			return ev, false
+		}
+		return ev, true
+	}
+	return ev, false
+}
+
+// parseCommand splits "/name@bot args". A command addressed to another bot, or text
+// that merely starts with a slash ("/ 5", "1/2"), is not a command.
+func (b *Bot) parseCommand(text string) (cmd, arg string, ok bool) {
+	text = strings.TrimSpace(text)
+	if !strings.HasPrefix(text, "/") {
+		return "", "", false
+	}
+	first, rest, _ := strings.Cut(text, " ")
+	if i := strings.IndexAny(first, "\n\t"); i >= 0 {
+		first, rest = first[:i], first[i+1:]+" "+rest
+	}
+	name := first[1:]
+	if at := strings.IndexByte(name, '@'); at >= 0 {
+		if target := name[at+1:]; target != "" && b.username != "" && !strings.EqualFold(target, b.username) {
+			return "", "", false
+		}
+		name = name[:at]
+	}
+	if name == "" || len(name) > 32 {
+		return "", "", false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return "", "", false
+		}
+	}
+	return strings.ToLower(name), strings.TrimSpace(rest), true
+}
