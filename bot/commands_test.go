@@ -314,3 +314,33 @@ func TestSweeperPostsAbandonedQuestionnaire(t *testing.T) {
 }
 
 var _ = context.Background
+
+// /forget withdraws what the user sent: the submissions leave the central store, by
+// way of the outbox, and nothing that links them to the user stays behind.
+func TestForgetWithdrawsSubmissions(t *testing.T) {
+	h := newHarness(t, telegramtest.Options{})
+	ctx := ctxT(t, 60*time.Second)
+	h.start(h.config(bot.ModePolling))
+	u := h.user(14101, "en")
+	u.start(ctx, "hotlines", "")
+	u.answerAll(ctx)
+	u.finish(ctx)
+	h.submissions(ctx, 1)
+	other := h.user(14102, "en") // someone else's answers must stay
+	other.start(ctx, "hotlines", "")
+	other.answerAll(ctx)
+	other.finish(ctx)
+	h.submissions(ctx, 2)
+
+	u.say("/forget")
+	ask := u.waitReply(ctx, "confirmation", func(m telegramtest.Message) bool { return hasData(m, "f:yes") })
+	u.press(ask.ID, "f:yes")
+	u.waitReply(ctx, "withdrawn", func(m telegramtest.Message) bool {
+		return m.ID == ask.ID && strings.Contains(m.Text, h.cat.Plural("en", "bot.forget.withdrawn", 1, map[string]any{"Count": 1}))
+	})
+	h.waitFor(ctx, "the withdrawal to reach the store", func() bool {
+		n, err := h.store.Count(ctx)
+		return err == nil && n == 1
+	})
+	h.checkClean()
+}

@@ -12,18 +12,60 @@ import (
 	"github.com/dialoq/dialoq/storage/outbox"
 )
 
+// outboxEntry is what the outbox holds: a submission, or the id of one the user
+// withdrew with /forget. A submission is stored as itself (its JSON has an "id"),
+// so entries written before withdrawals existed read the same.
+type outboxEntry struct {
+	Withdraw string `json:"withdraw,omitempty"`
+	central.Submission
+}
+
+// withdrawer is the part of the central store that deletes a submission: the HTTP
+// client has it as is, the embedded store also says whether the row existed.
+type withdrawer interface {
+	Withdraw(ctx context.Context, id string) error
+}
+
+type storeWithdrawer interface {
+	Withdraw(ctx context.Context, id string) (bool, error)
+}
+
 // submissionPoster adapts a central.Poster (the embedded store or the HTTP client)
 // to the outbox worker, which deals in raw entries.
 type submissionPoster struct {
-	p central.Poster
+	p        central.Poster
+	withdraw func(ctx context.Context, id string) error
+}
+
+func newSubmissionPoster(p central.Poster) submissionPoster {
+	s := submissionPoster{p: p}
+	switch w := p.(type) {
+	case withdrawer:
+		s.withdraw = w.Withdraw
+	case storeWithdrawer:
+		s.withdraw = func(ctx context.Context, id string) error {
+			_, err := w.Withdraw(ctx, id)
+			return err
+		}
+	}
+	return s
 }
 
 func (s submissionPoster) Post(ctx context.Context, entry []byte) error {
-	var sub central.Submission
-	if err := json.Unmarshal(entry, &sub); err != nil {
-		return fmt.Errorf("%w: undecodable submission: %v", outbox.ErrPermanent, err)
+	var e outboxEntry
+	if err := json.Unmarshal(entry, &e); err != nil {
+		return fmt.Errorf("%w: undecodable outbox entry: %v", outbox.ErrPermanent, err)
 	}
-	if err := s.p.Post(ctx, sub); err != nil {
+	var err error
+	switch {
+	case e.Withdraw == "":
+		err = s.p.Post(ctx, e.Submission)
+	case s.withdraw == nil:
+		return fmt.Errorf("%w: the central store cannot withdraw submissions", outbox.ErrPermanent)
+	default:
+		err = s.withdraw(ctx, e.Withdraw)
+	}
+	if err != nil {
 		if central.IsPermanent(err) {
 			return fmt.Errorf("%w: %w", outbox.ErrPermanent, err)
 		}
@@ -32,14 +74,20 @@ func (s submissionPoster) Post(ctx context.Context, entry []byte) error {
 	return nil
 }
 
+const outboxMaxAttempts = 10000
+
 // NewOutboxWorker returns the delivery worker for this bot's outbox, posting to p.
 // Run starts one when Config.Poster is set.
 func (b *Bot) NewOutboxWorker(p central.Poster) *outbox.Worker {
-	return outbox.NewWorker(b.rdb, submissionPoster{p: p}, outbox.Config{
+	return outbox.NewWorker(b.rdb, newSubmissionPoster(p), outbox.Config{
 		Prefix: b.cfg.Prefix,
 		Shards: b.cfg.Shards,
 		Logger: b.cfg.Logger,
 		Poll:   b.cfg.OutboxPoll,
+		// An outage of the central store must not turn answers into dead letters: at
+		// the 30 s ceiling of the backoff this keeps retrying for about three days.
+		// Refusals (4xx) still go to the dead-letter stream at once.
+		MaxAttempts: outboxMaxAttempts,
 	})
 }
 

@@ -198,6 +198,7 @@ func (t *turn) enqueue(c *flows.Completion, finished time.Time) {
 	}
 	t.out.outbox = append(t.out.outbox, data)
 	t.out.subs = append(t.out.subs, c.Complete)
+	t.env.remember(sub.ID)
 }
 
 // render says what the engine's output means, as new messages.

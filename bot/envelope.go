@@ -28,8 +28,24 @@ type envelope struct {
 	// Closed is set when the sweeper posted an abandoned dialogue, so that the user
 	// hears about it at the next contact.
 	Closed bool `json:"x,omitempty"`
+	// Sent are the ids of the submissions this user made here, newest last, so that
+	// /forget can withdraw them from the central store. Only this envelope links
+	// them to the user; the central store never learns who sent what.
+	Sent []string `json:"w,omitempty"`
 
 	state flows.State
+}
+
+// maxSent bounds the submission ids kept per user: enough for every flow several
+// times over, and the envelope stays small.
+const maxSent = 20
+
+// remember records a submission id for /forget.
+func (e *envelope) remember(id string) {
+	e.Sent = append(e.Sent, id)
+	if len(e.Sent) > maxSent {
+		e.Sent = e.Sent[len(e.Sent)-maxSent:]
+	}
 }
 
 var errBadEnvelope = errors.New("bot: not a dialogue envelope")

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -167,17 +168,34 @@ func (b *Bot) single(lang, html string) string {
 	return prefix + truncateHTML(html, maxMessageUnits-visibleUnits(prefix))
 }
 
-// forget deletes the dialogue state, the only thing stored under the user's id.
-// Submissions already made carry no identity and stay, as the confirmation says.
+// forget deletes the dialogue state, the only thing stored under the user's id, and
+// withdraws the submissions the user sent from here: the withdrawals go into the
+// outbox in the same atomic step that deletes the state, so none is lost. What
+// remains after the commit is a tombstone, which Delete then removes too.
 func (b *Bot) forget(ctx context.Context, ev event) error {
-	snap, err := b.store.Load(ctx, ev.key)
-	if err != nil {
+	lang := b.clientLang(ev.clientLang)
+	var withdrawn int
+	_, err := b.store.Apply(ctx, ev.key, func(snap redisstate.Snapshot) (redisstate.Write, error) {
+		w := redisstate.Write{UpdateID: ev.updateID, Now: b.now()}
+		withdrawn = 0
+		if env, err := decodeEnvelope(snap.Data); err == nil {
+			if env.Lang != "" {
+				lang = env.Lang
+			}
+			for _, id := range env.Sent {
+				entry, err := json.Marshal(outboxEntry{Withdraw: id})
+				if err != nil {
+					return w, err
+				}
+				w.Outbox = append(w.Outbox, entry)
+				withdrawn++
+			}
+		}
+		return w, nil
+	})
+	if err != nil && !errors.Is(err, redisstate.ErrDuplicate) {
 		b.m.update(ev.kind.String(), "storage_error")
 		return fmt.Errorf("%w: %w", ErrStorage, scrub(err, ev.key))
-	}
-	lang := b.clientLang(ev.clientLang)
-	if env, err := decodeEnvelope(snap.Data); err == nil && env.Lang != "" {
-		lang = env.Lang
 	}
 	if err := b.store.Delete(ctx, ev.key); err != nil {
 		b.m.update(ev.kind.String(), "storage_error")
@@ -185,10 +203,14 @@ func (b *Bot) forget(ctx context.Context, ev event) error {
 	}
 	b.told.forget(tellKey(ev.key))
 	b.m.update(ev.kind.String(), "forgotten")
+	done := b.t(lang, "bot.forget.done", nil)
+	if withdrawn > 0 {
+		done = b.tp(lang, "bot.forget.withdrawn", withdrawn)
+	}
 	b.perform(ctx, ev, outcome{
 		env:    envelope{Lang: lang},
 		cbText: b.t(lang, "bot.forget.done_short", nil),
-		acts:   []action{{kind: actEditText, msgID: ev.msgID, html: esc(b.t(lang, "bot.forget.done", nil))}},
+		acts:   []action{{kind: actEditText, msgID: ev.msgID, html: esc(done)}},
 	})
 	return nil
 }

@@ -75,6 +75,11 @@ func (r *recorder) Post(ctx context.Context, s central.Submission) error {
 	return nil
 }
 
+// Withdraw passes /forget's withdrawals on to the store.
+func (r *recorder) Withdraw(ctx context.Context, id string) (bool, error) {
+	return r.store.Withdraw(ctx, id)
+}
+
 func (r *recorder) ids() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

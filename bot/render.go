@@ -31,6 +31,14 @@ func (b *Bot) t(lang, id string, data map[string]any) string {
 	return id
 }
 
+// tp is t for a message with plural forms, chosen for n by the rules of lang.
+func (b *Bot) tp(lang, id string, n int) string {
+	if s := b.cat.Plural(lang, id, n, map[string]any{"Count": n}); s != "" {
+		return s
+	}
+	return id
+}
+
 // isCard reports whether p is a card to read (a note, a list of hotlines) rather than
 // a question: it has a single Next button and nothing to skip.
 func isCard(p *flows.Prompt) bool {
