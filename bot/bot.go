@@ -1,12 +1,14 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
@@ -259,7 +261,13 @@ func newHTTPClient(total time.Duration) *http.Client {
 // be started from a button (deep links still work).
 func (b *Bot) menuFlows() []string {
 	var ids []string
-	for _, d := range b.set.All() {
+	// Info sessions first: migrants, the widest audience, should not have to read
+	// past five questionnaires meant for organisations.
+	all := b.set.All()
+	slices.SortStableFunc(all, func(x, y *flows.Definition) int {
+		return cmp.Compare(kindRank(x.Kind), kindRank(y.Kind))
+	})
+	for _, d := range all {
 		data := callback{kind: cbFlow, arg: d.ID}.String()
 		if c, ok := parseCallback(data); ok && c.arg == d.ID {
 			ids = append(ids, d.ID)
@@ -268,6 +276,13 @@ func (b *Bot) menuFlows() []string {
 		b.log.Warn("bot: flow id too long or not ASCII for a menu button; reachable by deep link only", "flow", d.ID)
 	}
 	return ids
+}
+
+func kindRank(k flows.Kind) int {
+	if k == flows.KindSession {
+		return 0
+	}
+	return 1
 }
 
 // Username is the bot's Telegram username (from getMe).

@@ -73,8 +73,8 @@ func dataDir() string {
 // language would be read.
 func langFromEnv() string {
 	for _, k := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
-		if v := os.Getenv(k); v != "" && v != "C" && v != "POSIX" {
-			v, _, _ = strings.Cut(v, ".")
+		v, _, _ := strings.Cut(os.Getenv(k), ".")
+		if v != "" && v != "C" && v != "POSIX" {
 			return strings.ReplaceAll(v, "_", "-")
 		}
 	}
