@@ -174,6 +174,11 @@ func (b *Bot) promptKeyboard(lang string, p *flows.Prompt) keyboard {
 	if !p.Required && !isCard(p) {
 		nav = append(nav, button(b.t(lang, "bot.button.skip", nil), callback{kind: cbSkip, token: tok}.String()))
 	}
+	if isCard(p) {
+		// A card reader may want another session rather than the next card; the
+		// menu keeps this one open behind its Continue button.
+		nav = append(nav, button(b.t(lang, "bot.button.menu", nil), callback{kind: cbMenu}.String()))
+	}
 	if len(nav) > 0 {
 		rows = append(rows, nav)
 	}
