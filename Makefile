@@ -6,7 +6,7 @@ STATICCHECK_VERSION ?= v0.8.2
 .PHONY: run test lint fmt bench fuzz flows-lint
 
 run:
-	$(GO) run ./cmd/dialoq chat --flow cso
+	$(GO) run ./cmd/dialoq bot --fake
 
 test:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
