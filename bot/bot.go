@@ -67,6 +67,11 @@ type Config struct {
 	Poster central.Poster
 	// OutboxPoll is the delivery worker's pause when the outbox is empty.
 	OutboxPoll time.Duration
+	// OutboxMaxBackoff caps the pause between delivery attempts while the central
+	// store is unreachable; OutboxClaimIdle is how long an entry read by a replica
+	// that died stays pending before another replica takes it over. Zero: the
+	// outbox package's defaults.
+	OutboxMaxBackoff, OutboxClaimIdle time.Duration
 
 	Mode Mode
 	// WebhookURL is registered with setWebhook when Run starts in webhook mode; empty

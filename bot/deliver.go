@@ -80,10 +80,12 @@ const outboxMaxAttempts = 10000
 // Run starts one when Config.Poster is set.
 func (b *Bot) NewOutboxWorker(p central.Poster) *outbox.Worker {
 	return outbox.NewWorker(b.rdb, newSubmissionPoster(p), outbox.Config{
-		Prefix: b.cfg.Prefix,
-		Shards: b.cfg.Shards,
-		Logger: b.cfg.Logger,
-		Poll:   b.cfg.OutboxPoll,
+		Prefix:     b.cfg.Prefix,
+		Shards:     b.cfg.Shards,
+		Logger:     b.cfg.Logger,
+		Poll:       b.cfg.OutboxPoll,
+		MaxBackoff: b.cfg.OutboxMaxBackoff,
+		ClaimIdle:  b.cfg.OutboxClaimIdle,
 		// An outage of the central store must not turn answers into dead letters: at
 		// the 30 s ceiling of the backoff this keeps retrying for about three days.
 		// Refusals (4xx) still go to the dead-letter stream at once.
