@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,6 +58,9 @@ type Snapshot struct {
 	Version int64
 	// LastUpdate is the highest Telegram update_id applied.
 	LastUpdate int64
+	// Recent are the update_ids applied last (at most RecentUpdates), which
+	// tell a redelivery from an older update that arrives late.
+	Recent []int64
 	// Exists reports whether there is state data (false for a tombstone).
 	Exists bool
 	// UpdatedAt is the Now of the last Commit (zero if never written).
@@ -109,7 +113,7 @@ func (s *Store) StateKey(k Key) string { return StateKey(s.cfg.Prefix, s.Shard(k
 // Load reads the state of k in one round trip. A missing state is not an
 // error: it returns a Snapshot with Exists false.
 func (s *Store) Load(ctx context.Context, k Key) (Snapshot, error) {
-	vals, err := s.rdb.HMGet(ctx, s.StateKey(k), "d", "v", "u", "t").Result()
+	vals, err := s.rdb.HMGet(ctx, s.StateKey(k), "d", "v", "u", "t", "r").Result()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("redisstate: load %s: %w", k, err)
 	}
@@ -131,7 +135,42 @@ func (s *Store) Load(ctx context.Context, k Key) (Snapshot, error) {
 	if ms != 0 {
 		snap.UpdatedAt = time.UnixMilli(ms)
 	}
+	if r, ok := vals[4].(string); ok {
+		for _, f := range strings.Fields(r) {
+			id, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return Snapshot{}, fmt.Errorf("redisstate: load %s: recent updates: %w", k, err)
+			}
+			snap.Recent = append(snap.Recent, id)
+		}
+	}
 	return snap, nil
+}
+
+// RecentUpdates is how many applied update_ids a dialogue remembers. Telegram
+// sends the updates of one chat in order, but a webhook may deliver two at once
+// and a replica may be slower than another: an older update that was never
+// applied must not be taken for a redelivery, as a single high-water mark would.
+const RecentUpdates = 16
+
+// Seen reports whether update id was applied already, or is older than every
+// remembered one of a full window and so cannot be told from a redelivery; such
+// an update is dropped rather than risk applying an answer twice.
+func (s Snapshot) Seen(id int64) bool {
+	if id <= 0 {
+		return false
+	}
+	if len(s.Recent) == 0 {
+		return id <= s.LastUpdate // a state written before the window existed
+	}
+	oldest := s.Recent[0]
+	for _, r := range s.Recent {
+		if r == id {
+			return true
+		}
+		oldest = min(oldest, r)
+	}
+	return len(s.Recent) >= RecentUpdates && id < oldest
 }
 
 func intField(v any) (int64, error) {
@@ -147,18 +186,36 @@ func intField(v any) (int64, error) {
 //
 // KEYS: 1 state hash, 2 outbox stream, 3 activity zset.
 // ARGV: 1 expect, 2 update id, 3 now ms, 4 ttl ms, 5 has data (1/0), 6 data,
-// 7 active (1/0), 8 activity member, 9.. outbox entries.
+// 7 active (1/0), 8 activity member, 9 window of recent update ids, 10..
+// outbox entries.
 // Returns {code, version}: code 0 ok (version = new), 1 conflict, 2 duplicate.
 //
 // Numbers are passed back to Redis as the caller's strings where possible so
 // that Lua's doubles never have to be formatted.
 var commitScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'v', 'u')
+local cur = redis.call('HMGET', KEYS[1], 'v', 'u', 'r')
 local ver = tonumber(cur[1]) or 0
 local last = tonumber(cur[2]) or 0
 local upd = tonumber(ARGV[2])
-if upd > 0 and upd <= last then
-  return {2, ver}
+local recent = {}
+local oldest = nil
+for id in string.gmatch(cur[3] or '', '%S+') do
+  local n = tonumber(id)
+  if n == upd then
+    return {2, ver}
+  end
+  table.insert(recent, n)
+  if oldest == nil or n < oldest then
+    oldest = n
+  end
+end
+if upd > 0 then
+  if #recent == 0 and upd <= last then
+    return {2, ver}
+  end
+  if #recent >= tonumber(ARGV[9]) and upd < oldest then
+    return {2, ver}
+  end
 end
 if ver ~= tonumber(ARGV[1]) then
   return {1, ver}
@@ -166,8 +223,21 @@ end
 ver = ver + 1
 local fields = {'v', string.format('%d', ver), 't', ARGV[3]}
 if upd > 0 then
-  table.insert(fields, 'u')
-  table.insert(fields, ARGV[2])
+  if upd > last then
+    table.insert(fields, 'u')
+    table.insert(fields, ARGV[2])
+  end
+  table.insert(recent, upd)
+  table.sort(recent)
+  while #recent > tonumber(ARGV[9]) do
+    table.remove(recent, 1)
+  end
+  local ids = {}
+  for i, n in ipairs(recent) do
+    ids[i] = string.format('%d', n)
+  end
+  table.insert(fields, 'r')
+  table.insert(fields, table.concat(ids, ' '))
 end
 if ARGV[5] == '1' then
   table.insert(fields, 'd')
@@ -177,7 +247,7 @@ else
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-for i = 9, #ARGV do
+for i = 10, #ARGV do
   redis.call('XADD', KEYS[2], '*', 'e', ARGV[i])
 end
 if ARGV[7] == '1' then
@@ -203,7 +273,7 @@ func (s *Store) Commit(ctx context.Context, k Key, expect int64, w Write) (int64
 		OutboxKey(s.cfg.Prefix, shard),
 		ActiveKey(s.cfg.Prefix, shard),
 	}
-	args := make([]any, 0, 8+len(w.Outbox))
+	args := make([]any, 0, 9+len(w.Outbox))
 	args = append(args,
 		expect,
 		w.UpdateID,
@@ -213,6 +283,7 @@ func (s *Store) Commit(ctx context.Context, k Key, expect int64, w Write) (int64
 		w.Data,
 		boolArg(w.Active),
 		k.String(),
+		RecentUpdates,
 	)
 	for _, e := range w.Outbox {
 		args = append(args, e)
@@ -267,7 +338,7 @@ func (s *Store) Apply(ctx context.Context, k Key, fn func(Snapshot) (Write, erro
 		}
 		// Saves the script call for the common redelivery case; Commit
 		// checks again atomically.
-		if w.UpdateID > 0 && w.UpdateID <= snap.LastUpdate {
+		if snap.Seen(w.UpdateID) {
 			return Snapshot{}, fmt.Errorf("%w: %s update %d", ErrDuplicate, k, w.UpdateID)
 		}
 		v, err := s.Commit(ctx, k, snap.Version, w)
@@ -278,14 +349,18 @@ func (s *Store) Apply(ctx context.Context, k Key, fn func(Snapshot) (Write, erro
 		if err != nil {
 			return Snapshot{}, err
 		}
-		last := snap.LastUpdate
+		last, recent := snap.LastUpdate, snap.Recent
 		if w.UpdateID > 0 {
-			last = w.UpdateID
+			last = max(last, w.UpdateID)
+			recent = append(slices.Clone(recent), w.UpdateID)
+			slices.Sort(recent)
+			recent = recent[max(0, len(recent)-RecentUpdates):]
 		}
 		return Snapshot{
 			Data:       w.Data,
 			Version:    v,
 			LastUpdate: last,
+			Recent:     recent,
 			Exists:     w.Data != nil,
 			UpdatedAt:  time.UnixMilli(w.Now.UnixMilli()),
 		}, nil

@@ -175,6 +175,45 @@ func TestApplyMiniredis(t *testing.T) {
 	}
 }
 
+// An older update that arrives after a newer one (two webhook deliveries at once,
+// one replica slower than another) was never applied and must be, once; only an
+// update older than a full window of remembered ones is refused, unseen.
+func TestLateOlderUpdateIsApplied(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t, redisstate.Config{})
+	ctx := ctxT(t)
+	k := redisstate.Key{ChatID: 7, UserID: 8}
+	apply := func(upd int64) error {
+		_, err := s.Apply(ctx, k, func(snap redisstate.Snapshot) (redisstate.Write, error) {
+			return redisstate.Write{Data: append(snap.Data, byte('a'+upd%26)), UpdateID: upd, Active: true, Now: t0}, nil
+		})
+		return err
+	}
+	for _, upd := range []int64{100, 99} {
+		if err := apply(upd); err != nil {
+			t.Fatalf("update %d: %v", upd, err)
+		}
+	}
+	if err := apply(99); !errors.Is(err, redisstate.ErrDuplicate) {
+		t.Fatalf("redelivered 99: %v, want ErrDuplicate", err)
+	}
+	for upd := int64(101); upd < 101+redisstate.RecentUpdates; upd++ {
+		if err := apply(upd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := s.Load(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Recent) != redisstate.RecentUpdates || snap.LastUpdate != 100+redisstate.RecentUpdates || len(snap.Data) != 2+redisstate.RecentUpdates {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	if err := apply(98); !errors.Is(err, redisstate.ErrDuplicate) {
+		t.Fatalf("update older than the window: %v, want ErrDuplicate", err)
+	}
+}
+
 func TestDuplicateUpdateWritesNothing(t *testing.T) {
 	t.Parallel()
 	s, rdb, cfg := newStore(t, redisstate.Config{})
@@ -191,10 +230,8 @@ func TestDuplicateUpdateWritesNothing(t *testing.T) {
 	if _, err := apply(100, "first"); err != nil {
 		t.Fatal(err)
 	}
-	for _, upd := range []int64{100, 99} {
-		if _, err := apply(upd, "again"); !errors.Is(err, redisstate.ErrDuplicate) {
-			t.Fatalf("update %d: err = %v, want ErrDuplicate", upd, err)
-		}
+	if _, err := apply(100, "again"); !errors.Is(err, redisstate.ErrDuplicate) {
+		t.Fatalf("update 100: err = %v, want ErrDuplicate", err)
 	}
 	// Commit alone (bypassing Apply's early check) must also refuse.
 	if _, err := s.Commit(ctx, k, 1, redisstate.Write{Data: []byte("again"), UpdateID: 100, Outbox: [][]byte{[]byte("again")}, Now: t0}); !errors.Is(err, redisstate.ErrDuplicate) {
