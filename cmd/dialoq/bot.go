@@ -29,7 +29,7 @@ Runs the Telegram bot. Settings come from the environment; the flags override so
 
 Environment:
   TELEGRAM_BOT_TOKEN     the bot's token (required unless --fake)
-  TELEGRAM_API_ENDPOINT  Bot API URL format, e.g. http://localhost:8081/bot%%s/%%s
+  TELEGRAM_API_ENDPOINT  Bot API URL format, e.g. http://localhost:8081/bot%s/%s
   BOT_MODE               polling (default) or webhook
   WEBHOOK_URL            public URL Telegram posts updates to (webhook mode)
   WEBHOOK_SECRET         secret_token of the webhook; default derived from the token
@@ -51,7 +51,7 @@ func runBot(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	fl := flag.NewFlagSet("bot", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, botUsage)
+		io.WriteString(stderr, botUsage) //nolint:errcheck // usage text to a terminal
 		fl.PrintDefaults()
 	}
 	fake := fl.Bool("fake", false, "talk to an in-process fake Telegram from this terminal; no token needed")
