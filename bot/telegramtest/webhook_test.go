@@ -121,6 +121,10 @@ func TestWebhookDeliveryRetryAndSecret(t *testing.T) {
 	}
 	rc.mu.Unlock()
 
+	// The receiver has the update before the server records the attempt's status.
+	if err := s.WaitFor(ctx, func() bool { return len(s.Deliveries()) >= 4 }); err != nil {
+		t.Fatal(err)
+	}
 	ds := s.Deliveries()
 	if len(ds) != 4 || ds[0].Status != 500 || ds[1].Status != 500 || ds[2].Status != 200 || ds[2].Attempt != 3 || ds[2].UpdateID != before {
 		t.Fatalf("deliveries = %+v", ds)
@@ -194,6 +198,10 @@ func TestWebhookOrderPerChatUnderFailures(t *testing.T) {
 	wg.Wait()
 	if err := s.WaitFor(ctx, func() bool { return len(rc.acceptedIDs()) == chats*perChat }); err != nil {
 		t.Fatalf("%v: delivered %d", err, len(rc.acceptedIDs()))
+	}
+	// The server counts a delivery once the receiver's answer is back.
+	if err := s.WaitFor(ctx, func() bool { return s.Stats().Delivered == chats*perChat }); err != nil {
+		t.Fatalf("%v: stats %+v", err, s.Stats())
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
