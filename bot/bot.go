@@ -105,6 +105,20 @@ type Config struct {
 	// and updates waiting for Redis.
 	RetryMin, RetryMax time.Duration
 
+	// Admins are the Telegram user ids that may add and remove coordinators (and do
+	// everything a coordinator may, in every country).
+	Admins []int64
+	// Reports is where /stats and /export read from: the central store the bot
+	// posts to. Nil uses Poster when it is an embedded *central.Store, else the
+	// commands answer that reports are not configured.
+	Reports Reports
+	// CoordInviteTTL is how long a coordinator invite link works; default 72h.
+	CoordInviteTTL time.Duration
+	// Throttle limits broadcasts and reminders (see Throttle).
+	Throttle Throttle
+	// Reminders configures the automatic reminders (see Reminders).
+	Reminders Reminders
+
 	// Registry receives the bot's metrics and is served on /metrics; nil gets a new
 	// one.
 	Registry *prometheus.Registry
@@ -135,6 +149,9 @@ type Bot struct {
 	username string
 	menu     []string // flow ids offered in the menu, in order
 	langs    []string // languages offered in the picker
+	admins   map[int64]bool
+	reports  Reports
+	snd      *sender // the throttled sender of broadcasts and reminders
 }
 
 // New checks cfg, fills defaults and asks Telegram who the bot is (getMe), so a wrong
@@ -189,6 +206,15 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	}
 	b.tg.api = api
 	b.username = api.Self.UserName
+	b.admins = map[int64]bool{}
+	for _, id := range cfg.Admins {
+		b.admins[id] = true
+	}
+	b.reports = cfg.Reports
+	if st, ok := cfg.Poster.(*central.Store); ok && b.reports == nil {
+		b.reports = StoreReports{Store: st}
+	}
+	b.snd = b.newSender()
 	b.menu = b.menuFlows()
 	for _, l := range b.cat.Langs() {
 		if validLangArg(l) {
@@ -241,6 +267,11 @@ func setDefaults(cfg *Config) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleepCtx
 	}
+	if cfg.CoordInviteTTL <= 0 {
+		cfg.CoordInviteTTL = DefaultCoordInviteTTL
+	}
+	cfg.Throttle.defaults()
+	cfg.Reminders.defaults()
 	if cfg.Prefix == "" {
 		cfg.Prefix = redisstate.DefaultPrefix
 	}

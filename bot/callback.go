@@ -16,6 +16,7 @@ import (
 //	l:<lang>           switch language            f:yes / f:no       confirm or refuse /forget
 //	menu               show the menu              lang               show the language picker
 //	resume             repeat the current question
+//	rm:off / rm:on     no more reminders and broadcasts / again
 const maxCallbackData = 64
 
 type cbKind uint8
@@ -33,6 +34,8 @@ const (
 	cbMenu
 	cbLangMenu
 	cbResume
+	cbOptOut // "rm:off": no more reminders or broadcasts
+	cbOptIn  // "rm:on": reminders and broadcasts again
 )
 
 type callback struct {
@@ -78,6 +81,10 @@ func (c callback) String() string {
 		return "lang"
 	case cbResume:
 		return "resume"
+	case cbOptOut:
+		return "rm:off"
+	case cbOptIn:
+		return "rm:on"
 	}
 	return ""
 }
@@ -104,6 +111,10 @@ func parseCallback(data string) (callback, bool) {
 		return callback{kind: cbLangMenu}, true
 	case "resume":
 		return callback{kind: cbResume}, true
+	case "rm:off":
+		return callback{kind: cbOptOut}, true
+	case "rm:on":
+		return callback{kind: cbOptIn}, true
 	}
 	kind, rest, ok := strings.Cut(data, ":")
 	if !ok || len(kind) != 1 {

@@ -34,6 +34,9 @@ func (t *turn) callback() {
 		t.showMenu()
 	case cbResume:
 		t.resume()
+	case cbOptOut, cbOptIn:
+		t.editMarkup(t.ev.msgID, nil)
+		t.setOptOut(cb.kind == cbOptOut)
 	case cbForgetNo:
 		t.editText(t.ev.msgID, esc(t.tx("bot.forget.kept", nil)))
 	default:

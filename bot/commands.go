@@ -15,7 +15,7 @@ import (
 
 // commands are registered with setMyCommands in this order; each has a description
 // bot.cmd.<name> in every language.
-var commands = []string{"start", "resume", "back", "skip", "cancel", "language", "help", "forget"}
+var commands = []string{"start", "resume", "back", "skip", "cancel", "language", "help", "stop", "forget"}
 
 // command handles "/name arg".
 func (t *turn) command(cmd, arg string) {
@@ -49,8 +49,10 @@ func (t *turn) command(cmd, arg string) {
 		t.render(t.step(flows.Input{Kind: flows.InBack}))
 	case "skip":
 		t.render(t.step(flows.Input{Kind: flows.InSkip}))
-	case "cancel", "stop":
+	case "cancel":
 		t.render(t.step(flows.Input{Kind: flows.InCancel}))
+	case "stop":
+		t.setOptOut(true)
 	case "help":
 		help := esc(t.tx("bot.help", nil))
 		if t.env.state.Active() {

@@ -37,6 +37,7 @@ type outcome struct {
 	cbText  string // the answer to the callback query
 	result  string // for metrics: ok, forged, stale, ignored
 	corrupt bool   // the stored state was unreadable and was reset
+	idx     indexChange
 }
 
 // turn accumulates the outcome of one update.
@@ -135,7 +136,11 @@ func (b *Bot) decide(snap redisstate.Snapshot, ev event) outcome {
 		return t.out
 	}
 	// Anyone who writes has not blocked the bot (any more).
+	t.out.idx.unblocked = t.env.Inactive
 	t.env.Inactive = false
+	if !snap.Exists {
+		t.out.idx.segs = append(t.out.idx.segs, segAll)
+	}
 	if t.env.Closed {
 		days := max(1, int(b.cfg.PartialAfter.Hours()/24))
 		t.note(esc(b.cat.Plural(t.lang(), "bot.closed", days, nil)))
@@ -199,6 +204,12 @@ func (t *turn) enqueue(c *flows.Completion, finished time.Time) {
 	t.out.outbox = append(t.out.outbox, data)
 	t.out.subs = append(t.out.subs, c.Complete)
 	t.env.remember(sub.ID)
+	if c.Complete {
+		t.out.idx.segs = append(t.out.idx.segs, completionSegments(c.Flow, c.Country, c.Stakeholder)...)
+		if t.env.Code != "" {
+			t.out.idx.codeFinished = c.Flow + "-" + t.env.Code
+		}
+	}
 }
 
 // render says what the engine's output means, as new messages.
@@ -263,6 +274,9 @@ func (t *turn) startFlow(flow, code string) {
 		t.enqueue(c, t.now)
 	}
 	t.env.Code = code
+	if code != "" {
+		t.out.idx.codeStarted = flow + "-" + code
+	}
 	t.render(t.step(flows.Input{Kind: flows.InStart, Flow: flow, Lang: t.lang()}))
 }
 

@@ -28,6 +28,9 @@ type envelope struct {
 	// Closed is set when the sweeper posted an abandoned dialogue, so that the user
 	// hears about it at the next contact.
 	Closed bool `json:"x,omitempty"`
+	// OptOut is set by /stop: no reminders and no broadcasts until the user opts in
+	// again with the button (starting or answering a questionnaire does not).
+	OptOut bool `json:"o,omitempty"`
 	// Sent are the ids of the submissions this user made here, newest last, so that
 	// /forget can withdraw them from the central store. Only this envelope links
 	// them to the user; the central store never learns who sent what.

@@ -47,6 +47,9 @@ func (b *Bot) HandleUpdate(ctx context.Context, u tgbotapi.Update) (err error) {
 	if ev.kind == evCallback && ev.cbOK && ev.cb.kind == cbForgetYes && ev.private {
 		return b.forget(ctx, ev)
 	}
+	if done, err := b.privileged(ctx, ev); done {
+		return err
+	}
 	var out outcome
 	_, err = b.store.Apply(ctx, ev.key, func(snap redisstate.Snapshot) (redisstate.Write, error) {
 		out = b.decide(snap, ev)
@@ -98,6 +101,9 @@ func (b *Bot) HandleUpdate(ctx context.Context, u tgbotapi.Update) (err error) {
 		b.m.stale.Inc()
 	}
 	b.m.update(ev.kind.String(), out.result)
+	if out.write {
+		b.afterCommit(ctx, ev.key, out.idx)
+	}
 	b.perform(ctx, ev, out)
 	return nil
 }
@@ -201,6 +207,10 @@ func (b *Bot) forget(ctx context.Context, ev event) error {
 		b.m.update(ev.kind.String(), "storage_error")
 		return fmt.Errorf("%w: %w", ErrStorage, scrub(err, ev.key))
 	}
+	if err := b.forgetIndex(ctx, ev.key); err != nil {
+		b.m.update(ev.kind.String(), "storage_error")
+		return fmt.Errorf("%w: %w", ErrStorage, err)
+	}
 	b.told.forget(tellKey(ev.key))
 	b.m.update(ev.kind.String(), "forgotten")
 	done := b.t(lang, "bot.forget.done", nil)
@@ -219,6 +229,9 @@ func (b *Bot) forget(ctx context.Context, ev event) error {
 // until they write again.
 func (b *Bot) markInactive(ctx context.Context, k redisstate.Key) {
 	b.m.blocked.Inc()
+	if err := b.rdb.SAdd(ctx, b.blockedKey(), chatString(k.ChatID)).Err(); err != nil {
+		b.log.Warn("bot: cannot record blocked chat", "err", err)
+	}
 	_, err := b.store.Apply(ctx, k, func(snap redisstate.Snapshot) (redisstate.Write, error) {
 		if !snap.Exists {
 			return redisstate.Write{}, errNoWrite

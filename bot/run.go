@@ -37,6 +37,10 @@ func (b *Bot) Run(ctx context.Context) error {
 		bg.Go(func() { _ = w.Run(bgCtx) })
 	}
 	bg.Go(func() { b.runSweeper(bgCtx) })
+	if !b.cfg.Reminders.Disabled {
+		bg.Go(func() { b.runReminders(bgCtx) })
+	}
+	bg.Go(func() { b.runJobs(bgCtx, jobPoll) })
 
 	srv, ln, err := b.listen()
 	if err != nil {

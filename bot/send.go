@@ -39,6 +39,9 @@ type telegram struct {
 	// retryMin and retryMax bound the backoff between transient failures.
 	retryMin, retryMax time.Duration
 	m                  *metrics
+	// onFlood, when set, hears every 429's retry_after (the throttled sender pauses
+	// all its sends for it).
+	onFlood func(time.Duration)
 }
 
 // ctxDoer binds a context to tgbotapi's requests, which it builds without one.
@@ -128,6 +131,9 @@ func (t *telegram) do(ctx context.Context, method string, fn func(*tgbotapi.BotA
 				return nil, fmt.Errorf("telegram %s: retry_after %ds is too long: %w", method, apiErr.RetryAfter, t.redact(err))
 			}
 			t.log.Debug("telegram: rate limited", "method", method, "retry_after", wait)
+			if t.onFlood != nil {
+				t.onFlood(wait)
+			}
 		case isAPI && code == http.StatusForbidden:
 			return nil, fmt.Errorf("telegram %s: %w: %w", method, errBlocked, t.redact(err))
 		case isAPI && code == http.StatusBadRequest && strings.Contains(apiErr.Message, "message is not modified"):

@@ -41,6 +41,16 @@ Environment:
   STATE_TTL              how long an untouched dialogue is kept (default 720h)
   PARTIAL_AFTER          idle time after which an unfinished questionnaire is posted as
                          a partial submission (default 168h)
+  ADMIN_IDS              Telegram user ids of the admins, comma separated (they manage
+                         coordinators with /coord)
+  BROADCAST_RATE         broadcast and reminder messages per second overall (default 30)
+  PAID_BROADCAST         true: send with allow_paid_broadcast (Stars), rate up to 1000/s
+  SEND_CONCURRENCY       throttled sends in flight (default 8)
+  REMINDERS              off disables automatic reminders (default on)
+  REMIND_AFTER           idle time before the 1st reminder, then between reminders; the
+                         last repeats (default 48h,168h)
+  REMIND_MAX             reminders per unfinished questionnaire (default 3)
+  QUIET_HOURS            local hours without reminders, FROM-TO (default 21-9)
   LOG_LEVEL              debug, info, warn or error
 
 Flags:
@@ -61,6 +71,11 @@ func runBot(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	stateTTL := fl.String("state-ttl", botEnv("STATE_TTL", "720h"), "lifetime of an untouched dialogue state")
 	partialAfter := fl.String("partial-after", botEnv("PARTIAL_AFTER", "168h"), "idle time before a partial submission")
 	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	extra, err := coordEnv()
+	if err != nil {
+		fmt.Fprintln(stderr, "dialoq bot:", err)
 		return 2
 	}
 	if lvl := os.Getenv("LOG_LEVEL"); lvl != "" {
@@ -123,7 +138,8 @@ func runBot(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 		Engine: rt.engine, Catalog: rt.cat, Poster: sink,
 		Mode: bot.Mode(*mode), WebhookURL: *webhookURL, WebhookSecret: secret, ListenAddr: *listen,
 		PartialAfter: partial,
-		Registry:     reg, Logger: log,
+		Admins:       extra.admins, Throttle: extra.throttle, Reminders: extra.reminders, Reports: reportsFromEnv(),
+		Registry: reg, Logger: log,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "dialoq bot:", err)
@@ -257,4 +273,86 @@ func (f *fakeTerminal) run(ctx context.Context, stop func(), in io.Reader) {
 	case <-ctx.Done():
 	}
 	stop()
+}
+
+// coordSettings are the coordinator, broadcast and reminder settings.
+type coordSettings struct {
+	admins    []int64
+	throttle  bot.Throttle
+	reminders bot.Reminders
+}
+
+// coordEnv reads ADMIN_IDS, the broadcast rate and the reminder settings.
+func coordEnv() (coordSettings, error) {
+	var c coordSettings
+	for _, f := range strings.Split(os.Getenv("ADMIN_IDS"), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || id <= 0 {
+			return c, fmt.Errorf("ADMIN_IDS: %q is not a Telegram user id", f)
+		}
+		c.admins = append(c.admins, id)
+	}
+	var err error
+	if c.throttle.PerSecond, err = envInt("BROADCAST_RATE"); err != nil {
+		return c, err
+	}
+	if c.throttle.Concurrency, err = envInt("SEND_CONCURRENCY"); err != nil {
+		return c, err
+	}
+	if v := os.Getenv("PAID_BROADCAST"); v != "" {
+		if c.throttle.PaidBroadcast, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("PAID_BROADCAST: %w", err)
+		}
+	}
+	if c.throttle.PerSecond > bot.DefaultPerSecond && !c.throttle.PaidBroadcast {
+		return c, fmt.Errorf("BROADCAST_RATE above %d needs PAID_BROADCAST=true", bot.DefaultPerSecond)
+	}
+	c.reminders.Disabled = strings.EqualFold(os.Getenv("REMINDERS"), "off")
+	for _, f := range strings.Split(os.Getenv("REMIND_AFTER"), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		d, err := time.ParseDuration(f)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("REMIND_AFTER: %q is not a positive duration", f)
+		}
+		c.reminders.After = append(c.reminders.After, d)
+	}
+	if c.reminders.Max, err = envInt("REMIND_MAX"); err != nil {
+		return c, err
+	}
+	if v := os.Getenv("QUIET_HOURS"); v != "" {
+		from, to, ok := strings.Cut(v, "-")
+		f, err1 := strconv.Atoi(from)
+		t, err2 := strconv.Atoi(to)
+		if !ok || err1 != nil || err2 != nil || f < 0 || f > 23 || t < 0 || t > 23 {
+			return c, fmt.Errorf("QUIET_HOURS: want FROM-TO in hours, e.g. 21-9")
+		}
+		c.reminders.QuietFrom, c.reminders.QuietTo = f, t
+	}
+	return c, nil
+}
+
+func envInt(key string) (int, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s: %q is not a non-negative number", key, v)
+	}
+	return n, nil
+}
+
+// reportsFromEnv is the central service's reports when CENTRAL_URL is set; nil
+// lets the bot read the embedded store it posts to.
+func reportsFromEnv() bot.Reports {
+	if url := os.Getenv("CENTRAL_URL"); url != "" {
+		return bot.NewHTTPReports(url, os.Getenv("CENTRAL_TOKEN"), nil)
+	}
+	return nil
 }
