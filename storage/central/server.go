@@ -478,7 +478,9 @@ func writeText(w http.ResponseWriter, text string) {
 	_, _ = io.WriteString(w, text)
 }
 
-func (s *Server) getResponses(w http.ResponseWriter, r *http.Request) {
+// report serves one report as JSON, or as a plain table with format=text; build
+// computes it for the request's filter.
+func report[R any](s *Server, w http.ResponseWriter, r *http.Request, build func(Filter) (R, error), render func(R) string) {
 	f, err := parseFilter(r)
 	if err != nil {
 		s.badRequest(w, err)
@@ -489,68 +491,36 @@ func (s *Server) getResponses(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, err)
 		return
 	}
-	rep, err := s.store.Responses(r.Context(), f)
+	rep, err := build(f)
 	if err != nil {
 		s.badRequest(w, err)
 		return
 	}
 	if text {
-		writeText(w, RenderResponses(rep))
+		writeText(w, render(rep))
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) getResponses(w http.ResponseWriter, r *http.Request) {
+	report(s, w, r, func(f Filter) (ResponseReport, error) { return s.store.Responses(r.Context(), f) }, RenderResponses)
 }
 
 // getAnswers serves the distribution of one question's answers, e.g.
 // /v1/reports/answers?flow=rights&question=useful.
 func (s *Server) getAnswers(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r)
-	if err != nil {
-		s.badRequest(w, err)
-		return
-	}
-	text, err := wantText(r)
-	if err != nil {
-		s.badRequest(w, err)
-		return
-	}
-	rep, err := s.store.Answers(r.Context(), f, r.URL.Query().Get("question"))
-	if err != nil {
-		s.badRequest(w, err)
-		return
-	}
-	if text {
-		writeText(w, RenderAnswers(rep))
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
+	report(s, w, r, func(f Filter) (AnswerReport, error) {
+		return s.store.Answers(r.Context(), f, r.URL.Query().Get("question"))
+	}, RenderAnswers)
 }
 
 func (s *Server) getTrainingNeeds(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r)
-	if err != nil {
-		s.badRequest(w, err)
-		return
-	}
-	text, err := wantText(r)
-	if err != nil {
-		s.badRequest(w, err)
-		return
-	}
 	matrix := r.URL.Query().Get("matrix")
 	if matrix == "" {
 		matrix = "training_needs"
 	}
-	rep, err := s.store.TrainingNeeds(r.Context(), f, matrix)
-	if err != nil {
-		s.badRequest(w, err)
-		return
-	}
-	if text {
-		writeText(w, RenderNeeds(rep))
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
+	report(s, w, r, func(f Filter) (NeedsReport, error) { return s.store.TrainingNeeds(r.Context(), f, matrix) }, RenderNeeds)
 }
 
 // exportFormat returns the export for a file extension and its media type.
