@@ -36,11 +36,13 @@ const (
 	DefaultPollTimeout     = 30 * time.Second
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultHandleTimeout   = 60 * time.Second
-	DefaultPartialAfter    = 7 * 24 * time.Hour
-	DefaultSweepEvery      = time.Minute
-	DefaultRetryMin        = 200 * time.Millisecond
-	DefaultRetryMax        = 10 * time.Second
-	DefaultWebhookPath     = "/telegram"
+	// DefaultPartialAfter leaves room for the reminders (after 2 days, then 7 more,
+	// then 7 more) before an unfinished questionnaire is closed as partial.
+	DefaultPartialAfter = 21 * 24 * time.Hour
+	DefaultSweepEvery   = time.Minute
+	DefaultRetryMin     = 200 * time.Millisecond
+	DefaultRetryMax     = 10 * time.Second
+	DefaultWebhookPath  = "/telegram"
 )
 
 // Config configures a Bot. Token, Redis, Engine and Catalog are required.

@@ -40,7 +40,7 @@ Environment:
   CENTRAL_TOKEN          … with this token; default: SQLite under DIALOQ_DATA (./data)
   STATE_TTL              how long an untouched dialogue is kept (default 720h)
   PARTIAL_AFTER          idle time after which an unfinished questionnaire is posted as
-                         a partial submission (default 168h)
+                         a partial submission (default 504h, after the reminders)
   ADMIN_IDS              Telegram user ids of the admins, comma separated (they manage
                          coordinators with /coord)
   BROADCAST_RATE         broadcast and reminder messages per second overall (default 30)
@@ -69,7 +69,7 @@ func runBot(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	listen := fl.String("listen", os.Getenv("LISTEN_ADDR"), "HTTP listen address (default :8080; none with --fake)")
 	webhookURL := fl.String("webhook-url", os.Getenv("WEBHOOK_URL"), "public webhook URL")
 	stateTTL := fl.String("state-ttl", botEnv("STATE_TTL", "720h"), "lifetime of an untouched dialogue state")
-	partialAfter := fl.String("partial-after", botEnv("PARTIAL_AFTER", "168h"), "idle time before a partial submission")
+	partialAfter := fl.String("partial-after", botEnv("PARTIAL_AFTER", "504h"), "idle time before a partial submission")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
