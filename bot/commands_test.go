@@ -290,7 +290,7 @@ func TestSweeperPostsAbandonedQuestionnaire(t *testing.T) {
 	if n, err := r.b.Sweep(ctx); err != nil || n != 0 {
 		t.Fatalf("swept a fresh dialogue: %d, %v", n, err)
 	}
-	now.Add(int64(8 * 24 * time.Hour))
+	now.Add(int64(bot.DefaultPartialAfter + time.Hour))
 	if n, err := r.b.Sweep(ctx); err != nil || n != 1 {
 		t.Fatalf("Sweep = %d, %v; want 1", n, err)
 	}
