@@ -308,7 +308,7 @@ func TestSweeperPostsAbandonedQuestionnaire(t *testing.T) {
 	}
 	// The old question is closed; the user is told when they come back.
 	u.say("/start")
-	closed := h.cat.Plural("ru", "bot.closed", 7, nil)
+	closed := h.cat.Plural("ru", "bot.closed", int(bot.DefaultPartialAfter/(24*time.Hour)), nil)
 	u.waitReply(ctx, "closed note", func(m telegramtest.Message) bool { return strings.Contains(m.Text, closed) })
 	h.checkClean()
 }
