@@ -45,15 +45,6 @@ type callback struct {
 	arg   string // flow id or language
 }
 
-// hasToken reports whether the callback answers a particular prompt.
-func (c callback) hasToken() bool {
-	switch c.kind {
-	case cbChoose, cbToggle, cbDone, cbBack, cbSkip:
-		return true
-	}
-	return false
-}
-
 func (c callback) String() string {
 	tok := strconv.Itoa(c.token)
 	switch c.kind {

@@ -18,12 +18,11 @@ import (
 // centralService is `dialoq central` in process, stoppable and restartable on the
 // same address, as a real deployment would come back.
 type centralService struct {
-	t     *testing.T
-	addr  string
-	h     http.Handler
-	mu    sync.Mutex
-	srv   *http.Server
-	calls sync.WaitGroup
+	t    *testing.T
+	addr string
+	h    http.Handler
+	mu   sync.Mutex
+	srv  *http.Server
 }
 
 func newCentralService(t *testing.T, h *harness) *centralService {

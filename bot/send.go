@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -236,5 +235,3 @@ func (t *telegram) answerCallback(ctx context.Context, queryID, text string) err
 	_, err := t.call(ctx, "answerCallbackQuery", cb)
 	return err
 }
-
-func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
