@@ -22,6 +22,7 @@ Usage:
   dialoq flows list                                     list the built-in flows
   dialoq bot [flags]                                    run the Telegram bot (see: dialoq bot -h)
   dialoq central [--listen 127.0.0.1:8090]              serve the central store (HTTP API)
+  dialoq loadtest [flags]                               load and fault tests (docs/benchmarks.md)
 
 Environment:
   CENTRAL_URL, CENTRAL_TOKEN   post submissions to a central store instead of ./data/
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runChat(ctx, args[1:], stdin, stdout, stderr, log)
 	case "bot":
 		return runBot(ctx, args[1:], stdout, stderr, log)
+	case "loadtest":
+		return runLoadtest(ctx, args[1:], stdout, stderr)
 	case "central":
 		return runCentral(ctx, args[1:], stdout, stderr)
 	case "flows":
