@@ -32,3 +32,24 @@ fuzz:
 
 flows-lint:
 	$(GO) run ./cmd/dialoq flows lint
+
+# Load, fault and soak runs of bot/loadtest (docs/benchmarks.md, docs/reliability.md).
+# They need Redis on 127.0.0.1 and redis-server on the PATH, take minutes, and are
+# not part of `make test`. LOADTEST_ARGS adds flags, e.g. LOADTEST_ARGS="--users 2000".
+LOADTEST_BIN ?= $(CURDIR)/bin/dialoq-loadtest
+LOADTEST_ARGS ?=
+SOAK ?= 10m
+
+.PHONY: loadtest chaos soak loadtest-bin
+
+loadtest-bin:
+	$(GO) build -o $(LOADTEST_BIN) ./cmd/dialoq
+
+loadtest: loadtest-bin
+	$(LOADTEST_BIN) loadtest $(LOADTEST_ARGS)
+
+chaos: loadtest-bin
+	$(LOADTEST_BIN) loadtest --chaos all --bin $(LOADTEST_BIN) $(LOADTEST_ARGS)
+
+soak: loadtest-bin
+	$(LOADTEST_BIN) loadtest --soak $(SOAK) --exec --bin $(LOADTEST_BIN) --users 300 --sample 15s $(LOADTEST_ARGS)

@@ -37,6 +37,7 @@ type Result struct {
 	Settle  summary // an action's first send → its reply accepted, re-sends and resyncs included
 
 	Actions, Resends, Resyncs, Redone, Mismatch int64
+	Unsent                                      int64 // presses on a button the bot had removed meanwhile
 
 	CPU             CPUUse
 	Redis           RedisFigures
@@ -122,8 +123,8 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "latency update→reply: p50 %.2fms p95 %.2fms p99 %.2fms max %.1fms (n=%d)\n",
 		ms(r.Latency.P50), ms(r.Latency.P95), ms(r.Latency.P99), ms(r.Latency.Max), r.Latency.N)
 	if r.Resyncs > 0 || r.Resends > 0 {
-		fmt.Fprintf(w, "as users felt it (re-sends included): p50 %.2fms p99 %.1fms max %.0fms; re-taps %d, /resume %d, actions sent again %d\n",
-			ms(r.Settle.P50), ms(r.Settle.P99), ms(r.Settle.Max), r.Resends, r.Resyncs, r.Redone)
+		fmt.Fprintf(w, "as users felt it (re-sends included): p50 %.2fms p99 %.1fms max %.0fms; re-taps %d (%d on a button already gone), /resume %d, actions found not applied and sent again %d\n",
+			ms(r.Settle.P50), ms(r.Settle.P99), ms(r.Settle.Max), r.Resends, r.Unsent, r.Resyncs, r.Redone)
 	}
 	c := r.CPU
 	switch {

@@ -262,7 +262,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Latency, res.Settle = pop.latency.summary(), pop.settle.summary()
 	res.Actions, res.Resends, res.Resyncs = pop.actions.Load(), pop.resends.Load(), pop.resyncs.Load()
-	res.Redone, res.Mismatch = pop.redone.Load(), pop.mismatch.Load()
+	res.Redone, res.Mismatch, res.Unsent = pop.redone.Load(), pop.mismatch.Load(), pop.unsent.Load()
 	res.Questionnaires = len(results)
 	for _, r := range results {
 		if r.Err != nil {

@@ -43,6 +43,7 @@ type population struct {
 	resyncs  atomic.Int64 // /resume sent to find out where the dialogue stands
 	redone   atomic.Int64 // actions found lost and sent again
 	mismatch atomic.Int64 // keyboard labels that differ from the mirror's options
+	unsent   atomic.Int64 // presses refused by the fake server: the button was gone
 }
 
 // errStopped ends a user when the run's context ends.
@@ -418,6 +419,7 @@ func (u *user) send(a act) error {
 	if a.press != "" {
 		id, _, err := u.p.srv.PressButton(u.tg, u.msg.ID, a.press)
 		if err != nil {
+			u.p.unsent.Add(1)
 			return err
 		}
 		u.last = id
