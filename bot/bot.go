@@ -43,6 +43,9 @@ const (
 	DefaultRetryMin     = 200 * time.Millisecond
 	DefaultRetryMax     = 10 * time.Second
 	DefaultWebhookPath  = "/telegram"
+	// Delivery: see setDefaults.
+	DefaultOutboxClaimIdle  = 30 * time.Second
+	DefaultOutboxMaxBackoff = 10 * time.Second
 )
 
 // Config configures a Bot. Token, Redis, Engine and Catalog are required.
@@ -229,6 +232,16 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 func setDefaults(cfg *Config) {
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = tgbotapi.APIEndpoint
+	}
+	// A replica killed mid-delivery leaves entries pending under its consumer name;
+	// the others take them over after OutboxClaimIdle. The load test measured two
+	// minutes of delay with the outbox package's defaults, so the bot claims sooner
+	// and keeps its retry pauses below the claim timeout.
+	if cfg.OutboxClaimIdle <= 0 {
+		cfg.OutboxClaimIdle = DefaultOutboxClaimIdle
+	}
+	if cfg.OutboxMaxBackoff <= 0 {
+		cfg.OutboxMaxBackoff = DefaultOutboxMaxBackoff
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
