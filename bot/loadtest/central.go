@@ -268,15 +268,18 @@ func (c *centralStore) count(ctx context.Context) (int, error) {
 
 // Verdict is the comparison of what users completed with what was stored.
 type Verdict struct {
-	Completed  int           // questionnaires users saw finished
-	Stored     int           // submissions stored with exactly the answers their user gave
-	Missing    int           // completed but not stored
-	Duplicates int           // extra submissions of a questionnaire stored already
-	Wrong      int           // stored, but with answers or metadata other than given
-	Foreign    int           // submissions of no user of this run (none expected)
-	Partial    int           // incomplete submissions (none expected)
-	MaxLag     time.Duration // longest delivery delay of a stored submission
-	Problems   []string      // the first few differences, for the report
+	Completed  int // questionnaires users saw finished
+	Stored     int // submissions stored with exactly the answers their user gave
+	Missing    int // completed but not stored
+	Duplicates int // extra submissions of a questionnaire stored already
+	Wrong      int // stored, but with answers or metadata other than given
+	Foreign    int // submissions of no user of this run (none expected)
+	Partial    int // incomplete submissions (none expected)
+	// Unconfirmed are complete submissions of users stopped by the deadline before
+	// they saw the closing message: not checked, not an error.
+	Unconfirmed int
+	MaxLag      time.Duration // longest delivery delay of a stored submission
+	Problems    []string      // the first few differences, for the report
 }
 
 // Lost is what was completed and is not in the store as given.
@@ -308,14 +311,18 @@ func verify(results []result, subs []stored) Verdict {
 		got := byTag[r.Tag]
 		delete(byTag, r.Tag)
 		if !r.Completed {
-			// Abandoned by the harness (an error): nothing is owed, but nothing
-			// complete may be stored for it either.
+			// A user that gave up is owed nothing, and nothing complete may be
+			// stored for it; one stopped by the run's deadline may have sent its
+			// last answer without waiting for the reply.
 			for _, s := range got {
-				if s.Complete {
+				switch {
+				case !s.Complete:
+					v.Partial++
+				case errors.Is(r.Err, errStopped):
+					v.Unconfirmed++
+				default:
 					v.Foreign++
 					problem("user %d did not finish but submission %s is complete", r.ID, s.ID)
-				} else {
-					v.Partial++
 				}
 			}
 			continue

@@ -55,6 +55,9 @@ func Scenarios(centralDown time.Duration) []Scenario {
 			c.Faults.TooManyRequests, c.Faults.ServerErrors = 0.10, 0.01
 			// A reply may wait out several 429s in a row.
 			c.ReplyTimeout = max(c.ReplyTimeout, 10*time.Second)
+			// The bot sleeps out every 429 inside the update, so a big polling
+			// load may never finish (docs/reliability.md): bound it.
+			c.Timeout = min(c.Timeout, 10*time.Minute)
 		}},
 		{Name: "twice", What: "every webhook update delivered twice", apply: func(c *Config) {
 			c.Mode = bot.ModeWebhook

@@ -75,7 +75,8 @@ type Config struct {
 	// ReplyTimeout is how long a user waits for a reply before tapping again
 	// (default 5s).
 	ReplyTimeout time.Duration
-	// Timeout bounds the whole run (default 15m).
+	// Timeout bounds the load (default 15m): users still busy then are stopped and
+	// count as failed. Setup and the drain have their own limits.
 	Timeout time.Duration
 	// Drain bounds the wait for the outbox to deliver every submission after the
 	// load (default 30s; 4m when bots are killed, since a killed worker's entries are

@@ -169,6 +169,9 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "central store: %d completed by users, %d stored exactly as answered, %d lost (%d missing, %d wrong), %d duplicates, %d foreign, %d partial; outbox %d queued, %d dead; drained in %v after the load; longest delivery delay %v\n",
 		v.Completed, v.Stored, v.Lost(), v.Missing, v.Wrong, v.Duplicates, v.Foreign, v.Partial, r.Outbox.Queued, r.Outbox.Dead,
 		r.DrainTime.Round(time.Millisecond), v.MaxLag.Round(time.Millisecond))
+	if v.Unconfirmed > 0 {
+		fmt.Fprintf(w, "  %d complete submissions of users stopped before they saw the closing message (not checked)\n", v.Unconfirmed)
+	}
 	for _, p := range v.Problems {
 		fmt.Fprintf(w, "  ! %s\n", p)
 	}

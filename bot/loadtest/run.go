@@ -36,14 +36,13 @@ const firstUserID = 7_000_000
 // Run starts the fake Telegram, the store and the bots that cfg describes, runs the
 // users, waits for the outbox to deliver, checks the central store and returns what
 // was measured. An error means the run could not be made; what it found (lost or
-// duplicated submissions, failed users) is in the Result.
+// duplicated submissions, failed users) is in the Result. Users still busy when
+// cfg.Timeout ends are stopped and counted as failed.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
 	log := cfg.Logger
 	var b [3]byte
 	_, _ = rand.Read(b[:])
@@ -192,7 +191,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	shards := redisstate.DefaultShards
 	mem := &memSampler{rdb: admin, prefix: prefix, shards: shards}
-	loadCtx, stopLoad := context.WithCancel(ctx)
+	// The load has its time limit; setup, the drain and the check have their own, so
+	// that a load cut short is still checked.
+	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Timeout)
 	var bg sync.WaitGroup
 	var rssPeak atomic.Int64
 	var done atomic.Int64
@@ -386,14 +387,13 @@ func (p *population) runUsers(ctx context.Context, langs []string, finished func
 					code = "lt-" + p.run // half the users come by the campaign's deep link
 				}
 				r := newUser(p, id, lang, code, cfg.Seed).complete(ctx)
-				if errors.Is(r.Err, errStopped) {
-					return
+				if !errors.Is(r.Err, errStopped) {
+					finished(r)
 				}
-				finished(r)
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
-				if cfg.Duration <= 0 || time.Now().After(end) {
+				if r.Err != nil && errors.Is(r.Err, errStopped) || cfg.Duration <= 0 || time.Now().After(end) {
 					return
 				}
 			}

@@ -46,8 +46,8 @@ type population struct {
 	unsent   atomic.Int64 // presses refused by the fake server: the button was gone
 }
 
-// errStopped ends a user when the run's context ends.
-var errStopped = errors.New("loadtest: stopped")
+// errStopped ends a user when the load's deadline passes or the run is interrupted.
+var errStopped = errors.New("loadtest: user stopped before finishing (deadline or interrupt)")
 
 // result is what one simulated user did.
 type result struct {
