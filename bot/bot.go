@@ -18,6 +18,7 @@ import (
 	"github.com/dialoq/dialoq/flows"
 	"github.com/dialoq/dialoq/locales"
 	"github.com/dialoq/dialoq/storage/central"
+	"github.com/dialoq/dialoq/storage/outbox"
 	"github.com/dialoq/dialoq/storage/redisstate"
 )
 
@@ -280,7 +281,7 @@ func setDefaults(cfg *Config) {
 		cfg.Clock = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = outbox.Sleep
 	}
 	if cfg.CoordInviteTTL <= 0 {
 		cfg.CoordInviteTTL = DefaultCoordInviteTTL

@@ -177,20 +177,6 @@ func backoff(lo, hi time.Duration, n int) time.Duration {
 	return floor + rand.N(ceil-floor+1)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // The sends the bot makes. Each returns errBlocked (wrapped) on a 403.
 
 func (t *telegram) sendMessage(ctx context.Context, chatID int64, text string, kb keyboard) (int, error) {

@@ -122,14 +122,7 @@ func (s *Server) sendMessage(c *callCtx) (any, *apiError) {
 	if raw == "" {
 		return nil, badRequest("message text is empty")
 	}
-	f, aerr := formatText(raw, c.p["parse_mode"], c.p["entities"], 4096, "message is too long")
-	if aerr != nil {
-		return nil, aerr
-	}
-	if isBlank(f.text) {
-		return nil, badRequest("message must be non-empty")
-	}
-	mk, aerr := parseReplyMarkup(c.p["reply_markup"], false)
+	f, mk, aerr := messageContent(c, raw, false)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -263,14 +256,7 @@ func (s *Server) editMessageText(c *callCtx) (any, *apiError) {
 		}
 		return nil, badRequest("message text is empty")
 	}
-	f, aerr := formatText(raw, c.p["parse_mode"], c.p["entities"], 4096, "message is too long")
-	if aerr != nil {
-		return nil, aerr
-	}
-	if isBlank(f.text) {
-		return nil, badRequest("message must be non-empty")
-	}
-	mk, aerr := parseReplyMarkup(c.p["reply_markup"], true)
+	f, mk, aerr := messageContent(c, raw, true)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -634,4 +620,21 @@ func (s *Server) CommandsFor(u User) []BotCommand {
 		}
 	}
 	return nil
+}
+
+// messageContent checks a message's text and keyboard the way sendMessage and
+// editMessageText both do; an edit may only carry an inline keyboard.
+func messageContent(c *callCtx, raw string, inlineOnly bool) (formatted, markup, *apiError) {
+	f, aerr := formatText(raw, c.p["parse_mode"], c.p["entities"], 4096, "message is too long")
+	if aerr != nil {
+		return formatted{}, markup{}, aerr
+	}
+	if isBlank(f.text) {
+		return formatted{}, markup{}, badRequest("message must be non-empty")
+	}
+	mk, aerr := parseReplyMarkup(c.p["reply_markup"], inlineOnly)
+	if aerr != nil {
+		return formatted{}, markup{}, aerr
+	}
+	return f, mk, nil
 }

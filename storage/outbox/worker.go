@@ -181,7 +181,7 @@ func NewWorker(rdb redis.UniversalClient, p Poster, cfg Config) *Worker {
 		cfg.Clock = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleep
+		cfg.Sleep = Sleep
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
@@ -215,7 +215,9 @@ func defaultConsumer() string {
 	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or returns ctx.Err() as soon as ctx ends: the default
+// Config.Sleep, and the one the bot's retries use too.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
