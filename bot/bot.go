@@ -157,7 +157,8 @@ type Bot struct {
 	langs    []string // languages offered in the picker
 	admins   map[int64]bool
 	reports  Reports
-	snd      *sender // the throttled sender of broadcasts and reminders
+	snd      *sender  // the throttled sender of broadcasts and reminders
+	later    *backlog // calls waiting out a 429, per chat
 }
 
 // New checks cfg, fills defaults and asks Telegram who the bot is (getMe), so a wrong
@@ -204,7 +205,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	}
 	// A long poll holds its request open for PollTimeout; its client must wait longer.
 	b.pollHC = newHTTPClient(cfg.PollTimeout + 15*time.Second)
-	b.tg = &telegram{hc: hc, token: cfg.Token, log: b.log, sleep: cfg.Sleep,
+	b.tg = &telegram{hc: hc, token: cfg.Token, endpoint: cfg.Endpoint, log: b.log, sleep: cfg.Sleep,
 		retryMin: cfg.RetryMin, retryMax: cfg.RetryMax, m: b.m}
 	api, err := tgbotapi.NewBotAPIWithClient(cfg.Token, cfg.Endpoint, ctxDoer{ctx: ctx, hc: hc})
 	if err != nil {
@@ -221,6 +222,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 		b.reports = StoreReports{Store: st}
 	}
 	b.snd = b.newSender()
+	b.later = newBacklog(b.log, b.sleep, b.markInactive, b.m.waiting)
 	b.menu = b.menuFlows()
 	for _, l := range b.cat.Langs() {
 		if validLangArg(l) {

@@ -234,7 +234,7 @@ func (b *Bot) jobButton(ctx context.Context, q coordReq) error {
 			}
 		}
 		b.answer(ctx, q.ev, "")
-		if err := b.tg.editText(ctx, q.ev.key.ChatID, q.ev.msgID, esc(b.t(q.lang, "bot.broadcast.discarded", nil)), nil); err != nil {
+		if err := b.tg.editText(ctx, q.ev.key.ChatID, q.ev.msgID, esc(b.t(q.lang, "bot.broadcast.discarded", nil)), nil, false); err != nil {
 			b.log.Debug("bot: edit discarded job", "err", err)
 		}
 	case jobCancelAction:

@@ -94,14 +94,6 @@ func (b *Bot) userLang(ctx context.Context, ev event) string {
 	return b.clientLang(ev.clientLang)
 }
 
-func (b *Bot) answer(ctx context.Context, ev event, text string) {
-	if ev.queryID != "" {
-		if err := b.tg.answerCallback(ctx, ev.queryID, text); err != nil {
-			b.log.Debug("bot: answer callback", "err", err)
-		}
-	}
-}
-
 func (b *Bot) reply(ctx context.Context, q coordReq, html string, kb keyboard) int {
 	b.answer(ctx, q.ev, "")
 	var id int
@@ -111,7 +103,7 @@ func (b *Bot) reply(ctx context.Context, q coordReq, html string, kb keyboard) i
 		if i == len(parts)-1 {
 			k = kb
 		}
-		mid, err := b.tg.sendMessage(ctx, q.ev.key.ChatID, p, k)
+		mid, err := b.tg.sendMessage(ctx, q.ev.key.ChatID, p, k, false)
 		if err != nil {
 			b.log.Warn("bot: coordinator reply failed", "code", apiCode(err), "err", err)
 			return 0

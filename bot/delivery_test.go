@@ -256,3 +256,31 @@ func TestShutdownFinishesInFlightUpdate(t *testing.T) {
 		t.Error("the successor saw an update its predecessor had handled")
 	}
 }
+
+// In webhook mode a pressed button is answered in the webhook's reply, without a
+// request of its own, and no query is left unanswered.
+func TestWebhookReplyAnswersButtons(t *testing.T) {
+	h := newHarness(t, telegramtest.Options{})
+	ctx := ctxT(t, 60*time.Second)
+	h.start(h.config(bot.ModeWebhook))
+	u := h.user(8201, "en")
+	u.say("/start")
+	menu := u.waitReply(ctx, "menu", func(m telegramtest.Message) bool { return hasData(m, "m:cso") })
+	u.press(menu.ID, "m:cso")
+	u.mirror(flows.Input{Kind: flows.InStart, Flow: "cso", Lang: u.lang})
+	u.answerN(ctx, 8)
+	h.checkClean()
+	answers := 0
+	for _, c := range h.srv.CallLog() {
+		if c.Method != "answerCallbackQuery" {
+			continue
+		}
+		answers++
+		if !c.WebhookReply {
+			t.Errorf("answerCallbackQuery made by a request of its own: %+v", c)
+		}
+	}
+	if answers < 2 {
+		t.Fatalf("%d buttons answered, want at least the menu's and a question's", answers)
+	}
+}

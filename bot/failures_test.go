@@ -2,8 +2,10 @@ package bot_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/dialoq/dialoq/bot"
 	"github.com/dialoq/dialoq/bot/telegramtest"
 	"github.com/dialoq/dialoq/flows"
+	"github.com/dialoq/dialoq/storage/outbox"
 	"github.com/dialoq/dialoq/storage/redisstate/redistest"
 )
 
@@ -200,4 +203,82 @@ func TestHotPathRoundTrips(t *testing.T) {
 		t.Errorf("the press was not applied: %+v", d)
 	}
 	h.checkClean()
+}
+
+// gatedSleep holds waits of exactly d (a 429's retry_after) until released, so a
+// test can look at the world while a chat waits; other waits are real.
+type gatedSleep struct {
+	d       time.Duration
+	release chan struct{}
+	held    atomic.Int32 // waits of d begun
+}
+
+func (g *gatedSleep) sleep(ctx context.Context, d time.Duration) error {
+	if d != g.d {
+		return outbox.Sleep(ctx, d)
+	}
+	g.held.Add(1)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-g.release:
+		return nil
+	}
+}
+
+// A 429 for one chat delays only that chat: with every chat on one polling
+// worker, another user is still answered while the first chat's messages wait out
+// retry_after, and those arrive afterwards in the order they were made.
+func TestFloodWaitHoldsOnlyItsChat(t *testing.T) {
+	h := newHarness(t, telegramtest.Options{})
+	ctx := ctxT(t, 60*time.Second)
+	gate := &gatedSleep{d: 30 * time.Second, release: make(chan struct{})}
+	cfg := h.config(bot.ModePolling)
+	cfg.Workers = 1
+	cfg.Sleep = gate.sleep
+	r := h.start(cfg)
+	limited, other := h.user(8101, "en"), h.user(8102, "en")
+
+	h.srv.InjectFault("sendMessage", telegramtest.TooManyRequests(30), 1)
+	limited.say("/start")
+	h.waitFor(ctx, "the 429 to be waited out", func() bool { return gate.held.Load() == 1 })
+	limited.say("/help")
+
+	other.say("/start")
+	other.waitReply(ctx, "menu", func(m telegramtest.Message) bool { return hasData(m, "m:cso") })
+	h.waitFor(ctx, "the help update to be handled", func() bool { return metricValue(t, r.b, "dialoq_bot_telegram_calls_waiting") == 2 })
+	for _, m := range h.srv.Messages(limited.tg.ID) {
+		if m.FromBot {
+			t.Fatalf("message sent to the rate-limited chat before retry_after: %q", m.Text)
+		}
+	}
+
+	close(gate.release)
+	limited.waitReply(ctx, "help", func(m telegramtest.Message) bool { return !hasData(m, "m:cso") })
+	var fromBot []telegramtest.Message
+	for _, m := range h.srv.Messages(limited.tg.ID) {
+		if m.FromBot {
+			fromBot = append(fromBot, m)
+		}
+	}
+	if len(fromBot) != 2 || !hasData(fromBot[0], "m:cso") || hasData(fromBot[1], "m:cso") {
+		t.Fatalf("rate-limited chat got %d messages, want the menu then the help: %+v", len(fromBot), fromBot)
+	}
+	h.waitFor(ctx, "the backlog to empty", func() bool { return metricValue(t, r.b, "dialoq_bot_telegram_calls_waiting") == 0 })
+	h.checkClean()
+}
+
+// metricValue reads one unlabelled metric from the bot's /metrics (-1: absent).
+func metricValue(t *testing.T, b *bot.Bot, name string) float64 {
+	t.Helper()
+	for line := range strings.Lines(metrics(t, b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	return -1
 }

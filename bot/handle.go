@@ -27,13 +27,20 @@ var errInternal = errors.New("bot: internal error")
 // returns nil when the update is done with (applied, a duplicate, or ignored) and an
 // error wrapping ErrStorage when it must be retried. It is safe for concurrent use;
 // two updates of one dialogue are serialised by the store's version check.
-func (b *Bot) HandleUpdate(ctx context.Context, u tgbotapi.Update) (err error) {
+func (b *Bot) HandleUpdate(ctx context.Context, u tgbotapi.Update) error {
+	return b.handle(ctx, u, nil)
+}
+
+// handle is HandleUpdate with the webhook's reply, which answers a pressed button
+// without a request of its own (nil: no webhook reply).
+func (b *Bot) handle(ctx context.Context, u tgbotapi.Update, reply *webhookReply) (err error) {
 	start := b.now()
 	ev, ok := b.parseUpdate(u)
 	if !ok {
 		b.m.update("other", "ignored")
 		return nil
 	}
+	ev.reply = reply
 	defer func() {
 		// A bug in one update must not stop the worker or block the offset behind
 		// it forever: it is logged and counted as done.
@@ -73,9 +80,7 @@ func (b *Bot) HandleUpdate(ctx context.Context, u tgbotapi.Update) (err error) {
 		// client would otherwise spin until it times out. A second answer to the
 		// same query is refused by Telegram, harmlessly.
 		b.m.update(ev.kind.String(), "duplicate")
-		if ev.queryID != "" {
-			_ = b.tg.answerCallback(ctx, ev.queryID, "")
-		}
+		b.answer(ctx, ev, "")
 		return nil
 	case errors.Is(err, errInternal):
 		b.log.Error("bot: cannot handle update", "update_id", ev.updateID, "err", scrub(err, ev.key))
@@ -111,17 +116,18 @@ func (b *Bot) HandleUpdate(ctx context.Context, u tgbotapi.Update) (err error) {
 // perform makes the Telegram calls an outcome asks for, after the commit. A failed
 // call is logged and the rest still made (a failed edit must not swallow the next
 // question), except after a 403: the user blocked the bot and gets nothing more.
+// Calls answered 429 wait in the backlog, not in this update's goroutine.
 func (b *Bot) perform(ctx context.Context, ev event, out outcome) {
 	chat := ev.key.ChatID
 	lang := out.env.Lang
-	if ev.queryID != "" {
-		// Answered first: the client shows a spinner until then.
-		if err := b.tg.answerCallback(ctx, ev.queryID, out.cbText); err != nil {
-			b.log.Debug("bot: answer callback", "err", err)
-		}
+	calls := make([]tgCall, 0, len(out.acts)+1)
+	if ev.queryID != "" && !ev.reply.take(ev.queryID, out.cbText) {
+		// First: the client shows a spinner until then.
+		calls = append(calls, tgCall{"answerCallbackQuery", func(ctx context.Context) error {
+			return b.tg.answerCallback(ctx, ev.queryID, out.cbText, true)
+		}})
 	}
 	for _, a := range out.acts {
-		var err error
 		switch a.kind {
 		case actSend:
 			parts := b.parts(lang, a.html)
@@ -130,25 +136,33 @@ func (b *Bot) perform(ctx context.Context, ev event, out outcome) {
 				if i == len(parts)-1 {
 					kb = a.kb
 				}
-				if _, err = b.tg.sendMessage(ctx, chat, p, kb); err != nil {
-					break
-				}
+				calls = append(calls, tgCall{"sendMessage", func(ctx context.Context) error {
+					_, err := b.tg.sendMessage(ctx, chat, p, kb, true)
+					return err
+				}})
 			}
 		case actEditText:
-			err = b.tg.editText(ctx, chat, a.msgID, b.single(lang, a.html), nil)
+			html := b.single(lang, a.html)
+			calls = append(calls, tgCall{"editMessageText", func(ctx context.Context) error {
+				return b.tg.editText(ctx, chat, a.msgID, html, nil, true)
+			}})
 		case actEditMarkup:
-			err = b.tg.editMarkup(ctx, chat, a.msgID, a.kb)
+			calls = append(calls, tgCall{"editMessageReplyMarkup", func(ctx context.Context) error {
+				return b.tg.editMarkup(ctx, chat, a.msgID, a.kb, true)
+			}})
 		}
-		if errors.Is(err, errBlocked) {
-			b.markInactive(ctx, ev.key)
-			return
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			b.log.Warn("bot: telegram call failed", "update_id", ev.updateID, "code", apiCode(err), "err", err)
-		}
+	}
+	b.later.run(ctx, ev.key, calls)
+}
+
+// answer answers the pressed button's query, in the webhook reply when there is
+// one. It is best effort: a lost answer only leaves a spinner that stops by itself.
+func (b *Bot) answer(ctx context.Context, ev event, text string) {
+	if ev.queryID == "" || ev.reply.take(ev.queryID, text) {
+		return
+	}
+	if err := b.tg.answerCallback(ctx, ev.queryID, text, true); err != nil {
+		b.log.Debug("bot: answer callback", "err", err)
 	}
 }
 
@@ -265,14 +279,14 @@ func (b *Bot) TellTryAgain(ctx context.Context, u tgbotapi.Update) {
 	if ev.queryID != "" {
 		b.told.first(tellKey(ev.key))
 		if b.told.first("q:" + ev.queryID) {
-			if err := b.tg.answerCallback(ctx, ev.queryID, text); err != nil {
+			if err := b.tg.answerCallback(ctx, ev.queryID, text, true); err != nil {
 				b.log.Debug("bot: answer callback", "err", err)
 			}
 		}
 		return
 	}
 	if b.told.first(tellKey(ev.key)) {
-		if _, err := b.tg.sendMessage(ctx, ev.key.ChatID, esc(text), nil); err != nil {
+		if _, err := b.tg.sendMessage(ctx, ev.key.ChatID, esc(text), nil, true); err != nil {
 			b.log.Debug("bot: send try-again message", "err", err)
 		}
 	}

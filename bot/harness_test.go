@@ -288,6 +288,10 @@ func webhookLB(t *testing.T, backends []string) string {
 			return
 		}
 		defer resp.Body.Close()
+		// The body may carry a webhook reply, which needs its Content-Type.
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
 	}))

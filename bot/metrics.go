@@ -18,6 +18,7 @@ type metrics struct {
 	webhook     *prometheus.CounterVec
 	blocked     prometheus.Counter
 	handle      prometheus.Histogram
+	waiting     prometheus.Gauge
 
 	forgedN atomic.Int64 // mirrors forged, for tests
 }
@@ -57,8 +58,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to handle one update, commit and sends included.",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 14),
 		}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dialoq_bot_telegram_calls_waiting",
+			Help: "Telegram calls waiting out a 429 (Too Many Requests) for their chat.",
+		}),
 	}
-	reg.MustRegister(m.updates, m.forged, m.stale, m.tgErrors, m.submissions, m.webhook, m.blocked, m.handle)
+	reg.MustRegister(m.updates, m.forged, m.stale, m.tgErrors, m.submissions, m.webhook, m.blocked, m.handle, m.waiting)
 	return m
 }
 

@@ -1,7 +1,9 @@
 package bot
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -61,10 +63,10 @@ func (b *Bot) pollLoop(ctx context.Context, tr *tracker, queues []chan tgbotapi.
 	failures := 0
 	timeout := int(b.cfg.PollTimeout.Seconds())
 	for ctx.Err() == nil {
-		api := b.tg.bound(ctx, b.pollHC)
-		updates, err := api.GetUpdates(tgbotapi.UpdateConfig{
+		var batch []json.RawMessage
+		err := b.getUpdates(ctx, b.pollHC, getUpdatesParams{
 			Offset: tr.offset(), Limit: 100, Timeout: timeout, AllowedUpdates: allowedUpdates,
-		})
+		}, &batch)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -84,18 +86,27 @@ func (b *Bot) pollLoop(ctx context.Context, tr *tracker, queues []chan tgbotapi.
 		}
 		failures = 0
 		fresh := 0
-		for _, u := range updates {
-			if !tr.start(u.UpdateID) {
+		for _, raw := range batch {
+			// Telegram returns every update not yet confirmed, so most of a batch
+			// is usually known already: only new ones are decoded.
+			id, ok := updateID(raw)
+			if !ok || !tr.start(id) {
 				continue // still being handled, or handled but not yet confirmed
 			}
 			fresh++
+			var u tgbotapi.Update
+			if err := json.Unmarshal(raw, &u); err != nil {
+				b.log.Warn("bot: undecodable update skipped", "update_id", id, "err", err)
+				tr.finish(id)
+				continue
+			}
 			select {
 			case queues[b.worker(u)] <- u:
 			case <-ctx.Done():
 				return nil
 			}
 		}
-		if fresh == 0 && len(updates) > 0 {
+		if fresh == 0 && len(batch) > 0 {
 			// Telegram returns unconfirmed updates at once, so asking again before
 			// one of them finishes would spin; but a slow one (a long 429 wait)
 			// must not hold up other chats for long either.
@@ -105,6 +116,48 @@ func (b *Bot) pollLoop(ctx context.Context, tr *tracker, queues []chan tgbotapi.
 		}
 	}
 	return nil
+}
+
+type getUpdatesParams struct {
+	Offset         int      `json:"offset,omitempty"`
+	Limit          int      `json:"limit"`
+	Timeout        int      `json:"timeout"`
+	AllowedUpdates []string `json:"allowed_updates,omitempty"`
+}
+
+// getUpdates makes one getUpdates request (no retries: the loop has its own).
+func (b *Bot) getUpdates(ctx context.Context, hc *http.Client, p getUpdatesParams, batch *[]json.RawMessage) error {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	var result any
+	if batch != nil {
+		result = batch
+	}
+	return b.tg.once(ctx, hc, "getUpdates", body, result)
+}
+
+// updateID reads an update's update_id. Telegram writes it first, which makes
+// the common case a few byte comparisons; anything else is decoded properly.
+func updateID(raw json.RawMessage) (int, bool) {
+	const head = `{"update_id":`
+	if rest, ok := bytes.CutPrefix(raw, []byte(head)); ok {
+		n, i := 0, 0
+		for ; i < len(rest) && i < 12 && rest[i] >= '0' && rest[i] <= '9'; i++ {
+			n = n*10 + int(rest[i]-'0')
+		}
+		if i > 0 && i < len(rest) && (rest[i] == ',' || rest[i] == '}') {
+			return n, true
+		}
+	}
+	var u struct {
+		UpdateID *int `json:"update_id"`
+	}
+	if json.Unmarshal(raw, &u) != nil || u.UpdateID == nil {
+		return 0, false
+	}
+	return *u.UpdateID, true
 }
 
 // worker picks the worker of the update's chat.
@@ -153,8 +206,7 @@ func (b *Bot) process(stop, work context.Context, u tgbotapi.Update) bool {
 func (b *Bot) confirm(offset int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	api := b.tg.bound(ctx, b.tg.hc)
-	if _, err := api.GetUpdates(tgbotapi.UpdateConfig{Offset: offset, Limit: 1, Timeout: 0}); err != nil {
+	if err := b.getUpdates(ctx, b.tg.hc, getUpdatesParams{Offset: offset, Limit: 1}, nil); err != nil {
 		b.log.Debug("bot: confirm offset", "err", b.tg.redact(err))
 	}
 }

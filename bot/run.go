@@ -88,6 +88,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		}
 		cancel()
 	}
+	b.later.flush(b.cfg.ShutdownTimeout)
 	return runErr
 }
 

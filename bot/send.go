@@ -1,10 +1,12 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -27,14 +29,18 @@ const (
 	maxRetryAfter = 60 * time.Second
 )
 
-// telegram calls the Bot API through tgbotapi, adding what the library lacks: a
+// telegram calls the Bot API. The calls made for every update (sendMessage, the
+// edits, answerCallbackQuery, getUpdates) are JSON requests of its own that decode
+// only the fields the bot reads; the rare ones (getMe, setMyCommands, sendDocument,
+// the webhook settings) go through tgbotapi. It adds what the library lacks: a
 // context per call, retries, and errors that never contain the token.
 type telegram struct {
-	api   *tgbotapi.BotAPI // a template: each call uses a copy bound to its context
-	hc    *http.Client
-	token string
-	log   *slog.Logger
-	sleep func(context.Context, time.Duration) error
+	api      *tgbotapi.BotAPI // a template: each call uses a copy bound to its context
+	hc       *http.Client
+	token    string
+	endpoint string // "…/bot%s/%s"
+	log      *slog.Logger
+	sleep    func(context.Context, time.Duration) error
 	// retryMin and retryMax bound the backoff between transient failures.
 	retryMin, retryMax time.Duration
 	m                  *metrics
@@ -83,33 +89,120 @@ func (t *telegram) redact(err error) error {
 	return &redacted{err: err, token: t.token}
 }
 
-// call runs one API method with the retry policy:
-//   - 429: wait retry_after, then retry;
-//   - 403: errBlocked;
-//   - 400 "message is not modified": success (the message already shows this);
-//   - other 4xx: returned at once, retrying cannot help;
-//   - 5xx, network errors, unreadable answers (an HTML error page): retried with
-//     backoff a few times.
+// floodError is a 429 handed back to the caller instead of slept out (see
+// noFloodWait): an update's worker must not wait for one chat's limit.
+type floodError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *floodError) Error() string { return e.err.Error() }
+func (e *floodError) Unwrap() error { return e.err }
+
+// noFloodWait marks a call whose 429 is returned as a *floodError at once.
+type noFloodWait bool
+
+// call runs one tgbotapi method with the retry policy of do.
 func (t *telegram) call(ctx context.Context, method string, c tgbotapi.Chattable) (*tgbotapi.APIResponse, error) {
-	return t.do(ctx, method, func(api *tgbotapi.BotAPI) (*tgbotapi.APIResponse, error) { return api.Request(c) })
+	var resp *tgbotapi.APIResponse
+	err := t.do(ctx, method, false, func() (err error) {
+		resp, err = t.bound(ctx, t.hc).Request(c)
+		return err
+	})
+	return resp, err
 }
 
 // raw calls a method by name, for parameters tgbotapi v5.5.1 does not know
 // (setWebhook's secret_token).
 func (t *telegram) raw(ctx context.Context, method string, p tgbotapi.Params) (*tgbotapi.APIResponse, error) {
-	return t.do(ctx, method, func(api *tgbotapi.BotAPI) (*tgbotapi.APIResponse, error) { return api.MakeRequest(method, p) })
+	var resp *tgbotapi.APIResponse
+	err := t.do(ctx, method, false, func() (err error) {
+		resp, err = t.bound(ctx, t.hc).MakeRequest(method, p)
+		return err
+	})
+	return resp, err
 }
 
-func (t *telegram) do(ctx context.Context, method string, fn func(*tgbotapi.BotAPI) (*tgbotapi.APIResponse, error)) (*tgbotapi.APIResponse, error) {
-	api := t.bound(ctx, t.hc)
+// post calls method with params as a JSON body, decoding the answer's result into
+// result (nil: not decoded), with the retry policy of do.
+func (t *telegram) post(ctx context.Context, method string, fw noFloodWait, params, result any) error {
+	body, err := json.Marshal(params)
+	if err != nil {
+		return fmt.Errorf("telegram %s: encode: %w", method, err)
+	}
+	return t.do(ctx, method, fw, func() error { return t.once(ctx, t.hc, method, body, result) })
+}
+
+// maxAnswerBytes bounds a Bot API answer read into memory. The largest the bot
+// asks for is a getUpdates of 100 updates.
+const maxAnswerBytes = 16 << 20
+
+// apiAnswer is the envelope of every Bot API answer, as far as the bot reads it.
+type apiAnswer struct {
+	OK          bool   `json:"ok"`
+	Result      any    `json:"result"` // set to the caller's target before decoding
+	ErrorCode   int    `json:"error_code"`
+	Description string `json:"description"`
+	Parameters  struct {
+		RetryAfter      int   `json:"retry_after"`
+		MigrateToChatID int64 `json:"migrate_to_chat_id"`
+	} `json:"parameters"`
+}
+
+// skipped takes a result nobody reads: JSON checks it, nothing is built from it.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
+// once makes one request. A refusal comes back as *tgbotapi.Error, like tgbotapi's,
+// so that do treats both paths alike; an answer that is not the Bot API's JSON (an
+// HTML error page from a proxy) is a plain, transient error.
+func (t *telegram) once(ctx context.Context, hc *http.Client, method string, body []byte, result any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf(t.endpoint, t.token, method), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return err
+	}
+	if result == nil {
+		result = &skipped{}
+	}
+	ans := apiAnswer{Result: result}
+	if err := json.Unmarshal(data, &ans); err != nil {
+		return fmt.Errorf("unreadable answer (HTTP %d): %w", resp.StatusCode, err)
+	}
+	if !ans.OK {
+		return &tgbotapi.Error{Code: ans.ErrorCode, Message: ans.Description, ResponseParameters: tgbotapi.ResponseParameters{
+			RetryAfter: ans.Parameters.RetryAfter, MigrateToChatID: ans.Parameters.MigrateToChatID,
+		}}
+	}
+	return nil
+}
+
+// do runs one API call with the retry policy:
+//   - 429: wait retry_after, then retry (with noFloodWait: return a *floodError);
+//   - 403: errBlocked;
+//   - 400 "message is not modified": success (the message already shows this);
+//   - other 4xx: returned at once, retrying cannot help;
+//   - 5xx, network errors, unreadable answers (an HTML error page): retried with
+//     backoff a few times.
+func (t *telegram) do(ctx context.Context, method string, fw noFloodWait, attempt func() error) error {
 	transient, flood := 0, 0
 	for {
-		resp, err := fn(api)
+		err := attempt()
 		if err == nil {
-			return resp, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("telegram %s: %w", method, ctx.Err())
+			return fmt.Errorf("telegram %s: %w", method, ctx.Err())
 		}
 		var apiErr *tgbotapi.Error
 		isAPI := errors.As(err, &apiErr)
@@ -122,33 +215,36 @@ func (t *telegram) do(ctx context.Context, method string, fn func(*tgbotapi.BotA
 		switch {
 		case isAPI && code == http.StatusTooManyRequests:
 			flood++
-			if flood >= maxFloodAttempts {
-				return nil, fmt.Errorf("telegram %s: still rate limited after %d attempts: %w", method, flood, t.redact(err))
-			}
 			wait = time.Duration(max(apiErr.RetryAfter, 1)) * time.Second
-			if wait > maxRetryAfter {
-				return nil, fmt.Errorf("telegram %s: retry_after %ds is too long: %w", method, apiErr.RetryAfter, t.redact(err))
-			}
-			t.log.Debug("telegram: rate limited", "method", method, "retry_after", wait)
 			if t.onFlood != nil {
 				t.onFlood(wait)
 			}
+			if fw {
+				return &floodError{after: wait, err: fmt.Errorf("telegram %s: %w", method, t.redact(err))}
+			}
+			if flood >= maxFloodAttempts {
+				return fmt.Errorf("telegram %s: still rate limited after %d attempts: %w", method, flood, t.redact(err))
+			}
+			if wait > maxRetryAfter {
+				return fmt.Errorf("telegram %s: retry_after %ds is too long: %w", method, apiErr.RetryAfter, t.redact(err))
+			}
+			t.log.Debug("telegram: rate limited", "method", method, "retry_after", wait)
 		case isAPI && code == http.StatusForbidden:
-			return nil, fmt.Errorf("telegram %s: %w: %w", method, errBlocked, t.redact(err))
+			return fmt.Errorf("telegram %s: %w: %w", method, errBlocked, t.redact(err))
 		case isAPI && code == http.StatusBadRequest && strings.Contains(apiErr.Message, "message is not modified"):
-			return resp, nil
+			return nil
 		case isAPI && code >= 400 && code < 500:
-			return nil, fmt.Errorf("telegram %s: %w", method, t.redact(err))
+			return fmt.Errorf("telegram %s: %w", method, t.redact(err))
 		default: // 5xx, network, undecodable answer
 			transient++
 			if transient >= maxTransientAttempts {
-				return nil, fmt.Errorf("telegram %s: giving up after %d attempts: %w", method, transient, t.redact(err))
+				return fmt.Errorf("telegram %s: giving up after %d attempts: %w", method, transient, t.redact(err))
 			}
 			wait = backoff(t.retryMin, t.retryMax, transient)
 			t.log.Debug("telegram: transient error, retrying", "method", method, "code", code, "retry_in", wait, "err", t.redact(err))
 		}
 		if err := t.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("telegram %s: %w", method, err)
+			return fmt.Errorf("telegram %s: %w", method, err)
 		}
 	}
 }
@@ -177,47 +273,67 @@ func backoff(lo, hi time.Duration, n int) time.Duration {
 	return floor + rand.N(ceil-floor+1)
 }
 
-// The sends the bot makes. Each returns errBlocked (wrapped) on a 403.
+// The sends the bot makes. Each returns errBlocked (wrapped) on a 403, and with
+// noFloodWait a *floodError on a 429.
 
-func (t *telegram) sendMessage(ctx context.Context, chatID int64, text string, kb keyboard) (int, error) {
-	msg := tgbotapi.NewMessage(chatID, text)
-	msg.ParseMode = tgbotapi.ModeHTML
-	msg.DisableWebPagePreview = true
-	if kb != nil {
-		msg.ReplyMarkup = kb
-	}
-	resp, err := t.call(ctx, "sendMessage", msg)
-	if err != nil {
+// textParams are sendMessage's and editMessageText's parameters.
+type textParams struct {
+	ChatID      int64    `json:"chat_id"`
+	MessageID   int      `json:"message_id,omitempty"`
+	Text        string   `json:"text"`
+	ParseMode   string   `json:"parse_mode"`
+	NoPreview   bool     `json:"disable_web_page_preview"`
+	PaidBcast   bool     `json:"allow_paid_broadcast,omitempty"`
+	ReplyMarkup keyboard `json:"reply_markup,omitempty"`
+}
+
+// sentMessage is the part of a sent Message the bot keeps.
+type sentMessage struct {
+	MessageID int `json:"message_id"`
+}
+
+func (t *telegram) sendMessage(ctx context.Context, chatID int64, text string, kb keyboard, fw noFloodWait) (int, error) {
+	return t.send(ctx, textParams{ChatID: chatID, Text: text, ReplyMarkup: kb}, fw)
+}
+
+func (t *telegram) send(ctx context.Context, p textParams, fw noFloodWait) (int, error) {
+	p.ParseMode, p.NoPreview = tgbotapi.ModeHTML, true
+	var sent sentMessage
+	if err := t.post(ctx, "sendMessage", fw, p, &sent); err != nil {
 		return 0, err
-	}
-	var sent struct {
-		MessageID int `json:"message_id"`
-	}
-	if resp != nil && len(resp.Result) > 0 {
-		_ = json.Unmarshal(resp.Result, &sent)
 	}
 	return sent.MessageID, nil
 }
 
-func (t *telegram) editText(ctx context.Context, chatID int64, msgID int, text string, kb keyboard) error {
-	edit := tgbotapi.NewEditMessageText(chatID, msgID, text)
-	edit.ParseMode = tgbotapi.ModeHTML
-	edit.DisableWebPagePreview = true
-	edit.ReplyMarkup = kb
-	_, err := t.call(ctx, "editMessageText", edit)
-	return err
+// editText replaces a message's text; a nil kb removes its keyboard.
+func (t *telegram) editText(ctx context.Context, chatID int64, msgID int, text string, kb keyboard, fw noFloodWait) error {
+	p := textParams{ChatID: chatID, MessageID: msgID, Text: text, ParseMode: tgbotapi.ModeHTML, NoPreview: true, ReplyMarkup: kb}
+	return t.post(ctx, "editMessageText", fw, p, nil)
 }
 
-func (t *telegram) editMarkup(ctx context.Context, chatID int64, msgID int, kb keyboard) error {
+func (t *telegram) editMarkup(ctx context.Context, chatID int64, msgID int, kb keyboard, fw noFloodWait) error {
 	if kb == nil {
 		kb = emptyKeyboard()
 	}
-	_, err := t.call(ctx, "editMessageReplyMarkup", tgbotapi.NewEditMessageReplyMarkup(chatID, msgID, *kb))
-	return err
+	p := struct {
+		ChatID      int64    `json:"chat_id"`
+		MessageID   int      `json:"message_id"`
+		ReplyMarkup keyboard `json:"reply_markup"`
+	}{chatID, msgID, kb}
+	return t.post(ctx, "editMessageReplyMarkup", fw, p, nil)
 }
 
-func (t *telegram) answerCallback(ctx context.Context, queryID, text string) error {
-	cb := tgbotapi.NewCallback(queryID, truncateUnits(text, maxCallbackUnits))
-	_, err := t.call(ctx, "answerCallbackQuery", cb)
-	return err
+// callbackAnswer is answerCallbackQuery's parameters, also sent as a webhook reply.
+type callbackAnswer struct {
+	Method  string `json:"method,omitempty"` // only in a webhook reply
+	QueryID string `json:"callback_query_id"`
+	Text    string `json:"text,omitempty"`
+}
+
+func newCallbackAnswer(queryID, text string) callbackAnswer {
+	return callbackAnswer{QueryID: queryID, Text: truncateUnits(text, maxCallbackUnits)}
+}
+
+func (t *telegram) answerCallback(ctx context.Context, queryID, text string, fw noFloodWait) error {
+	return t.post(ctx, "answerCallbackQuery", fw, newCallbackAnswer(queryID, text), nil)
 }

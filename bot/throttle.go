@@ -2,14 +2,10 @@ package bot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"time"
-
-	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 )
 
 // Telegram's broadcast limits (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this).
@@ -183,8 +179,7 @@ func (s *sender) wait(ctx context.Context, chatID int64) error {
 	return ctx.Err()
 }
 
-// sendMessage sends one HTML message within the limits. It names the parameters
-// itself because tgbotapi v5.5.1 knows no allow_paid_broadcast.
+// sendMessage sends one HTML message within the limits.
 func (s *sender) sendMessage(ctx context.Context, chatID int64, html string, kb keyboard) (int, error) {
 	if err := s.wait(ctx, chatID); err != nil {
 		return 0, err
@@ -194,32 +189,7 @@ func (s *sender) sendMessage(ctx context.Context, chatID int64, html string, kb 
 
 // send is sendMessage for a caller that waited for its slot already.
 func (s *sender) send(ctx context.Context, chatID int64, html string, kb keyboard) (int, error) {
-	p := tgbotapi.Params{}
-	p.AddNonZero64("chat_id", chatID)
-	p["text"] = html
-	p["parse_mode"] = tgbotapi.ModeHTML
-	p.AddBool("disable_web_page_preview", true)
-	if s.cfg.PaidBroadcast {
-		p.AddBool("allow_paid_broadcast", true)
-	}
-	if kb != nil {
-		data, err := json.Marshal(kb)
-		if err != nil {
-			return 0, fmt.Errorf("bot: encode keyboard: %w", err)
-		}
-		p["reply_markup"] = string(data)
-	}
-	resp, err := s.tg.raw(ctx, "sendMessage", p)
-	if err != nil {
-		return 0, err
-	}
-	var sent struct {
-		MessageID int `json:"message_id"`
-	}
-	if resp != nil && len(resp.Result) > 0 {
-		_ = json.Unmarshal(resp.Result, &sent)
-	}
-	return sent.MessageID, nil
+	return s.tg.send(ctx, textParams{ChatID: chatID, Text: html, PaidBcast: s.cfg.PaidBroadcast, ReplyMarkup: kb}, false)
 }
 
 // editText edits a message within the limits (the progress of a broadcast).
@@ -227,7 +197,7 @@ func (s *sender) editText(ctx context.Context, chatID int64, msgID int, html str
 	if err := s.wait(ctx, chatID); err != nil {
 		return err
 	}
-	return s.tg.editText(ctx, chatID, msgID, html, kb)
+	return s.tg.editText(ctx, chatID, msgID, html, kb, false)
 }
 
 // isBlocked reports whether err is Telegram's 403 for the chat.

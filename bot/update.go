@@ -53,6 +53,8 @@ type event struct {
 	msgID   int // the message carrying the pressed button
 
 	blocked bool // evMember
+
+	reply *webhookReply // nil unless the update came by webhook
 }
 
 // parseUpdate extracts the event; false for updates the bot ignores (edits, channel

@@ -56,7 +56,8 @@ func (b *Bot) WebhookHandler() http.Handler {
 		// that what was committed is also said.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), b.cfg.HandleTimeout)
 		defer cancel()
-		if err := b.HandleUpdate(ctx, u); err != nil {
+		var reply webhookReply
+		if err := b.handle(ctx, u, &reply); err != nil {
 			if errors.Is(err, ErrStorage) {
 				b.TellTryAgain(ctx, u)
 				b.log.Warn("bot: store unavailable; Telegram will redeliver", "update_id", u.UpdateID, "err", err)
@@ -65,8 +66,44 @@ func (b *Bot) WebhookHandler() http.Handler {
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return
 		}
-		w.WriteHeader(http.StatusOK)
+		reply.write(w)
 	})
+}
+
+// webhookReply is the one Bot API call a webhook response may carry. The bot uses
+// it for answerCallbackQuery: one request less per button press, and its outcome is
+// of no interest (Telegram does not report it).
+type webhookReply struct {
+	answer *callbackAnswer
+}
+
+// take puts the answer to a callback query into the reply, if there is a reply
+// and it is still free.
+func (r *webhookReply) take(queryID, text string) bool {
+	if r == nil || r.answer != nil {
+		return false
+	}
+	a := newCallbackAnswer(queryID, text)
+	a.Method = "answerCallbackQuery"
+	r.answer = &a
+	return true
+}
+
+// write answers the webhook request: 200, with the call if there is one.
+func (r *webhookReply) write(w http.ResponseWriter) {
+	if r.answer == nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	body, err := json.Marshal(r.answer)
+	if err != nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 // SetWebhook registers url with Telegram, with the secret every delivery must carry.

@@ -363,12 +363,12 @@ func (s *Server) execute(ctx context.Context, method string, p params) {
 	}
 	c := &callCtx{ctx: ctx, p: p}
 	_, aerr := def.handler(c)
+	call := Call{Method: def.name, Params: p, Status: 200, At: s.now(), WebhookReply: true}
 	if aerr != nil {
-		s.record(def.name, p, nil, aerr.code, aerr.desc)
+		call.Status, call.Description = aerr.code, aerr.desc
 		s.log.Debug("telegramtest: webhook reply failed", "method", def.name, "error", aerr.desc)
-		return
 	}
-	s.record(def.name, p, nil, 200, "")
+	s.recordCall(call)
 }
 
 func (s *Server) finish(w http.ResponseWriter, method string, p params, files map[string]*upload, res any, aerr *apiError, desc string) {
@@ -551,6 +551,11 @@ func (s *Server) record(method string, p params, files map[string]*upload, statu
 			call.Params[k] = "<" + f.filename + ">"
 		}
 	}
+	s.recordCall(call)
+}
+
+func (s *Server) recordCall(call Call) {
+	method, status := call.Method, call.Status
 	s.statsMu.Lock()
 	s.calls[method]++
 	s.statuses[status]++

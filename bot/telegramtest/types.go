@@ -288,6 +288,9 @@ type Call struct {
 	Status      int               // HTTP status answered
 	Description string            // error description; empty on success
 	At          time.Time         // server clock
+	// WebhookReply marks a call the bot made in its answer to a webhook
+	// delivery rather than by a request of its own.
+	WebhookReply bool
 }
 
 // Delivery is one attempt to POST an update to the webhook.
