@@ -3,6 +3,10 @@ package bot
 import (
 	"bytes"
 	"errors"
+	"flag"
+	"maps"
+	"os"
+	"slices"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -52,6 +56,8 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	good, _ := encodeEnvelope(envelope{Lang: "ru", Code: "x", state: flows.State{Flow: "cso", Token: 2}})
 	f.Add(good)
 	f.Add([]byte("e{}\nj{}"))
+	withIDs, _ := encodeEnvelope(envelope{Lang: "ru", Inactive: true, Sent: []string{"0b6c1f3e-8f4a-4c2e-9d3b-5a7e6f1c2d3e", "x"}})
+	f.Add(withIDs)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := decodeEnvelope(b)
 		if err != nil {
@@ -153,5 +159,92 @@ func TestTrackerOffset(t *testing.T) {
 	}
 	if tr.start(11) {
 		t.Error("a confirmed update was started again")
+	}
+}
+
+func TestEnvelopeBinary(t *testing.T) {
+	in := envelope{Lang: "uz", Code: "AZ_ngo-42", Started: -5, OptOut: true,
+		Sent:  []string{"0b6c1f3e-8f4a-4c2e-9d3b-5a7e6f1c2d3e", "0B6C1F3E-8F4A-4C2E-9D3B-5A7E6F1C2D3E", "legacy-id", ""},
+		state: flows.State{Flow: "cso", Lang: "uz", Token: 2}}
+	b, err := encodeEnvelope(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := decodeEnvelope(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Lang != in.Lang || out.Code != in.Code || out.Started != in.Started || out.Inactive || out.Closed || !out.OptOut ||
+		!slices.Equal(out.Sent, in.Sent) || out.state.Flow != "cso" || out.state.Token != 2 {
+		t.Errorf("round trip: %+v", out)
+	}
+	// A canonical UUID costs its 16 bytes and a tag, not 36 characters in quotes.
+	one, _ := encodeEnvelope(envelope{Sent: in.Sent[:1]})
+	none, _ := encodeEnvelope(envelope{})
+	if n := len(one) - len(none); n != 17 {
+		t.Errorf("a submission id costs %d bytes", n)
+	}
+}
+
+// legacyEnvelope is the largest dialogue of a load test (the CSO questionnaire near
+// its end, the 22-item training matrix answered) as the JSON layout stored it.
+func legacyEnvelope(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/cso-near-end.json-envelope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestEnvelopeJSONLayoutStillReads(t *testing.T) {
+	old := legacyEnvelope(t)
+	e, err := decodeEnvelope(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Lang != "uz" || e.Code == "" || e.Started == 0 || e.state.Flow != "cso" || len(e.state.Answers) < 40 ||
+		e.state.Answers["training_needs/t22"] == "" {
+		t.Fatalf("legacy envelope: %+v", e)
+	}
+	b, err := encodeEnvelope(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := decodeEnvelope(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Lang != e.Lang || again.Code != e.Code || again.Started != e.Started || !maps.Equal(again.state.Answers, e.state.Answers) {
+		t.Errorf("rewritten envelope differs: %+v", again)
+	}
+	t.Logf("largest load-test dialogue: %d bytes as JSON layout, %d now", len(old), len(b))
+}
+
+var update = flag.Bool("update", false, "rewrite the stored-envelope fixture of storage/redisstate")
+
+// The memory figure of storage/redisstate is measured on what the bot stores for the
+// largest load-test dialogue; it must be the current layout.
+func TestStoredEnvelopeFixture(t *testing.T) {
+	const path = "../storage/redisstate/testdata/cso-near-end.envelope"
+	e, err := decodeEnvelope(legacyEnvelope(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := encodeEnvelope(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s is not what the bot stores now: go test ./bot -run StoredEnvelopeFixture -update", path)
 	}
 }

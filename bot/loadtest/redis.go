@@ -18,7 +18,7 @@ import (
 
 // cmdCounter is a go-redis hook counting what the in-process bots ask of Redis:
 // commands by name and round trips (a pipeline or MULTI is one). The hot path of an
-// update is the state Load (HMGET), the Commit script (EVALSHA, or EVAL when the
+// update is the state Load (a script reading either layout of a state key), the Commit script (EVALSHA, or EVAL when the
 // server does not know the script yet, on the state's 3 keys) and, when a dialogue
 // starts or ends, the user-index pipeline after the commit (SADD/SREM/HINCRBY);
 // everything else is the outbox worker and the sweeper, counted apart.
@@ -79,15 +79,22 @@ func handshake(cmd redis.Cmder) bool {
 	return false
 }
 
-// hotCommand tells the state Load and Commit from the outbox's commands: the commit
-// script is the only script on three keys.
+// hotCommand tells the state Load and Commit from the other scripts: the commit
+// script is the only one on three keys, the load script the only one on a state key
+// alone.
 func hotCommand(cmd redis.Cmder) bool {
 	switch cmd.Name() {
-	case "hmget":
-		return true
 	case "evalsha", "eval":
 		args := cmd.Args()
-		return len(args) > 2 && fmt.Sprint(args[2]) == "3"
+		if len(args) < 4 {
+			return false
+		}
+		switch fmt.Sprint(args[2]) {
+		case "3":
+			return true
+		case "1":
+			return strings.Contains(fmt.Sprint(args[3]), ":st:")
+		}
 	}
 	return false
 }
@@ -164,8 +171,8 @@ func infoInt(ctx context.Context, rdb redis.UniversalClient, section, field stri
 	return 0, fmt.Errorf("loadtest: INFO %s has no %s", section, field)
 }
 
-// memSampler measures what a dialogue costs Redis: MEMORY USAGE of state hashes
-// (key, fields and allocator overhead) and the stored envelope's length, sampled
+// memSampler measures what a dialogue costs Redis: MEMORY USAGE of state keys
+// (key, value and allocator overhead) and the stored envelope's length, sampled
 // while dialogues are in progress and averaged.
 type memSampler struct {
 	rdb    redis.UniversalClient
@@ -175,7 +182,7 @@ type memSampler struct {
 	mu        sync.Mutex
 	keys      int64 // state keys measured
 	usage     int64 // sum of MEMORY USAGE
-	data      int64 // sum of HSTRLEN d
+	data      int64 // sum of the lengths of the states' data (the bot's envelopes)
 	maxUsage  int64 // largest MEMORY USAGE seen
 	maxActive int64 // most dialogues in the activity index at one sample
 	usedAt    int64 // used_memory at that sample
@@ -196,10 +203,10 @@ func (m *memSampler) sample(ctx context.Context) error {
 	}
 	pipe := m.rdb.Pipeline()
 	usage := make([]*redis.IntCmd, len(keys))
-	data := make([]*redis.IntCmd, len(keys))
+	values := make([]*redis.StringCmd, len(keys))
 	for i, k := range keys {
 		usage[i] = pipe.MemoryUsage(ctx, k)
-		data[i] = pipe.HStrLen(ctx, k, "d")
+		values[i] = pipe.Get(ctx, k)
 	}
 	active := make([]*redis.IntCmd, m.shards)
 	for s := range m.shards {
@@ -210,12 +217,16 @@ func (m *memSampler) sample(ctx context.Context) error {
 	}
 	var n, u, d, act int64
 	for i := range keys {
-		if usage[i].Err() != nil || data[i].Err() != nil || data[i].Val() == 0 {
-			continue // expired, or a tombstone of a finished dialogue
+		if usage[i].Err() != nil || values[i].Err() != nil {
+			continue // expired
+		}
+		snap, err := redisstate.Decode([]byte(values[i].Val()))
+		if err != nil || len(snap.Data) == 0 {
+			continue // a tombstone of a finished dialogue
 		}
 		n++
 		u += usage[i].Val()
-		d += data[i].Val()
+		d += int64(len(snap.Data))
 		m.mu.Lock()
 		m.maxUsage = max(m.maxUsage, usage[i].Val())
 		m.mu.Unlock()

@@ -294,8 +294,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				}
 			}
 			res.Redis.CmdsPerUpdate = perUpdate(total, res.Updates)
-			// Every Load is one HMGET and every Commit script runs one more.
-			res.Redis.HotRTTPerUpdate = perUpdate(res.Redis.ByName["hmget"], res.Updates)
+			// The Load script and the Commit script each run one TYPE, and nothing else does.
+			res.Redis.HotRTTPerUpdate = perUpdate(res.Redis.ByName["type"], res.Updates)
 		}
 		if pm, err := fl.scrape(ctx); err == nil && fl.kills.Load() == 0 {
 			res.AllocsPerUpdate = (pm.Mallocs - pmBefore.Mallocs) / float64(max(res.Updates, 1))
@@ -522,7 +522,7 @@ func perUpdate(n, updates int64) float64 {
 // commit script runs), so that the harness's own sampling commands are left out.
 func botCommand(name string) bool {
 	switch name {
-	case "hmget", "hset", "hdel", "pexpire", "zadd", "zrem", "xadd", "evalsha", "eval",
+	case "type", "get", "set", "hmget", "hset", "hdel", "pexpire", "zadd", "zrem", "xadd", "evalsha", "eval",
 		"xreadgroup", "xautoclaim", "xack", "xdel", "multi", "exec", "xgroup|create",
 		"zrangebyscore", "xpending", "xclaim", "del", "ping", "script|load":
 		return true

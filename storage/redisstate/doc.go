@@ -7,12 +7,20 @@
 //
 // With the default prefix "dq" and shard 7 the keys are:
 //
-//	dq:{s07}:st:<chatID>:<userID>  hash: d=data, v=version, u=last applied update_id, t=updated-at (unix ms)
+//	dq:{s07}:st:<chatID>:<userID>  string: version, updated-at, recent update_ids, data (see Decode)
 //	dq:{s07}:outbox                stream of entries for delivery to the central store (field "e")
 //	dq:{s07}:dead                  stream of entries the delivery worker gave up on
 //	dq:{s07}:active                zset, member "<chatID>:<userID>", score = unix ms of last activity
 //
 // The shard is fnv32a("<chatID>:<userID>") % Shards (default 64).
+//
+// Releases before the string layout kept a state as a hash (d=data, v=version,
+// u=last applied update_id, t=updated-at in unix ms, r=recent update_ids). Load
+// still reads such a hash and Commit replaces it with the string in the same
+// atomic step, so a deployment upgrades in place. The string is what keeps a
+// dialogue under 1 KB with Redis's default settings: a hash whose data exceeds
+// hash-max-listpack-value (64 bytes) is a hashtable, which costs several hundred
+// bytes per key beyond its contents.
 //
 // # Why a shard hash tag and not a per-user tag
 //
@@ -36,22 +44,23 @@
 //
 // Each state carries a version; Commit succeeds only if the stored version is
 // the one the caller loaded (optimistic concurrency) and the Telegram update_id
-// being applied is above the last one applied (a high-water mark, so
-// redelivered webhooks are dropped with ErrDuplicate). Committing a nil Data
+// being applied is not among the last RecentUpdates applied, nor older than all
+// of a full window of them (so redelivered webhooks are dropped with
+// ErrDuplicate; see Snapshot.Seen). Committing a nil Data
 // keeps a small tombstone (version, last update_id, no data) until TTL so that
 // a redelivery of the update that finished a dialogue is still recognised as a
 // duplicate and cannot enqueue the submission twice, and so that versions never
 // restart at 1 (which would let a stale writer's expectation match again).
 // Delete, used for /forget, removes the key entirely.
 //
-// The high-water mark assumes a dialogue's updates are applied in update_id
-// order (Telegram sends them in order). An older update that arrives after a
-// newer one of the same dialogue was applied is dropped as a duplicate.
+// An older update that arrives after a newer one of the same dialogue was
+// applied is still applied once, unless RecentUpdates newer ones came first.
 //
 // # Round trips and failures
 //
-// Load is one HMGET, Commit one EVALSHA (go-redis falls back to EVAL once when
-// a server has not cached the script yet, e.g. after a restart), Delete one
+// Load is one EVALSHA (a read-only script, so that either layout is one round
+// trip), Commit one EVALSHA (go-redis falls back to EVAL once per script when
+// a server has not cached it yet, e.g. after a restart), Delete one
 // MULTI, Idle one pipeline. The same script runs on miniredis, the embedded
 // default used when no REDIS_URL is configured. The store has no timeouts of
 // its own: callers bound every call with their context. Without a deadline a

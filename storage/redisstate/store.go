@@ -3,8 +3,10 @@ package redisstate
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -113,24 +115,128 @@ func (s *Store) StateKey(k Key) string { return StateKey(s.cfg.Prefix, s.Shard(k
 // Load reads the state of k in one round trip. A missing state is not an
 // error: it returns a Snapshot with Exists false.
 func (s *Store) Load(ctx context.Context, k Key) (Snapshot, error) {
-	vals, err := s.rdb.HMGet(ctx, s.StateKey(k), "d", "v", "u", "t", "r").Result()
+	res, err := loadScript.Run(ctx, s.rdb, []string{s.StateKey(k)}).Result()
+	if errors.Is(err, redis.Nil) {
+		return Snapshot{}, nil
+	}
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("redisstate: load %s: %w", k, err)
 	}
 	var snap Snapshot
+	switch v := res.(type) {
+	case string:
+		snap, err = Decode([]byte(v))
+	case []any:
+		snap, err = decodeHash(v)
+	default:
+		err = fmt.Errorf("unexpected script reply %T", res)
+	}
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("redisstate: load %s: %w", k, err)
+	}
+	return snap, nil
+}
+
+// loadScript reads a state in either layout. A script and not a GET because a state
+// written by an older release is a hash until its next Commit, and Load must stay
+// one round trip for those too.
+var loadScript = redis.NewScript(`
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'none' then
+  return false
+end
+if kind == 'hash' then
+  return redis.call('HMGET', KEYS[1], 'd', 'v', 'u', 't', 'r')
+end
+return redis.call('GET', KEYS[1])
+`)
+
+// layout starts every state value; a later layout gets another first byte.
+const layout = 1
+
+// ErrCorrupt means a stored state value could not be read.
+var ErrCorrupt = errors.New("redisstate: corrupt state value")
+
+// Decode reads a state value as Commit stores it, for tools that read state keys
+// themselves. Data aliases value.
+//
+// The value is one string rather than a hash because with Redis's default
+// hash-max-listpack-value (64) a hash holding a state of a few hundred bytes is a
+// hashtable, which costs several hundred bytes per key more than the state. It is:
+//
+//	0x01 (layout), uvarint version, uvarint updated-at (unix ms),
+//	uvarint n (how many recent update ids), then
+//	  n = 0: uvarint last applied update id (of a state from before the window), or
+//	  n > 0: the lowest id, then the n-1 gaps to the next higher one,
+//	then nothing for a tombstone, or 'd' and the data.
+//
+// The highest recent id is the last applied one: the window always keeps it.
+func Decode(value []byte) (Snapshot, error) {
+	if len(value) == 0 || value[0] != layout {
+		return Snapshot{}, ErrCorrupt
+	}
+	b := value[1:]
+	next := func() int64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 || v > math.MaxInt64 {
+			b = nil
+			return -1
+		}
+		b = b[n:]
+		return int64(v)
+	}
+	var snap Snapshot
+	snap.Version = next()
+	ms := next()
+	n := next()
+	if n > RecentUpdates {
+		return Snapshot{}, ErrCorrupt
+	}
+	if n == 0 {
+		snap.LastUpdate = next()
+	}
+	for i := range n {
+		id := next()
+		if i > 0 {
+			id += snap.Recent[i-1]
+		}
+		snap.Recent = append(snap.Recent, id)
+		snap.LastUpdate = id
+	}
+	if b == nil || snap.Version < 0 || ms < 0 || snap.LastUpdate < 0 {
+		return Snapshot{}, ErrCorrupt
+	}
+	snap.UpdatedAt = time.UnixMilli(ms)
+	if len(b) > 0 {
+		if b[0] != 'd' {
+			return Snapshot{}, ErrCorrupt
+		}
+		snap.Data, snap.Exists = b[1:], true
+	}
+	return snap, nil
+}
+
+// decodeHash reads the fields d, v, u, t, r of a state hash, the layout of older
+// releases.
+func decodeHash(vals []any) (Snapshot, error) {
+	if len(vals) != 5 {
+		return Snapshot{}, fmt.Errorf("%w: %d hash fields", ErrCorrupt, len(vals))
+	}
+	var snap Snapshot
+	var err error
 	if d, ok := vals[0].(string); ok {
 		snap.Data = []byte(d)
 		snap.Exists = true
 	}
 	if snap.Version, err = intField(vals[1]); err != nil {
-		return Snapshot{}, fmt.Errorf("redisstate: load %s: version: %w", k, err)
+		return Snapshot{}, fmt.Errorf("version: %w", err)
 	}
 	if snap.LastUpdate, err = intField(vals[2]); err != nil {
-		return Snapshot{}, fmt.Errorf("redisstate: load %s: last update: %w", k, err)
+		return Snapshot{}, fmt.Errorf("last update: %w", err)
 	}
 	ms, err := intField(vals[3])
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("redisstate: load %s: updated-at: %w", k, err)
+		return Snapshot{}, fmt.Errorf("updated-at: %w", err)
 	}
 	if ms != 0 {
 		snap.UpdatedAt = time.UnixMilli(ms)
@@ -139,7 +245,7 @@ func (s *Store) Load(ctx context.Context, k Key) (Snapshot, error) {
 		for _, f := range strings.Fields(r) {
 			id, err := strconv.ParseInt(f, 10, 64)
 			if err != nil {
-				return Snapshot{}, fmt.Errorf("redisstate: load %s: recent updates: %w", k, err)
+				return Snapshot{}, fmt.Errorf("recent updates: %w", err)
 			}
 			snap.Recent = append(snap.Recent, id)
 		}
@@ -182,38 +288,104 @@ func intField(v any) (int64, error) {
 }
 
 // commitScript is the whole Commit so that the version check, the dedup check
-// and all writes happen atomically on one slot.
+// and all writes happen atomically on one slot. It reads a state in either layout
+// (see Decode and decodeHash) and always writes the string one: SET replaces a
+// hash of an older release in the same step.
 //
-// KEYS: 1 state hash, 2 outbox stream, 3 activity zset.
+// KEYS: 1 state, 2 outbox stream, 3 activity zset.
 // ARGV: 1 expect, 2 update id, 3 now ms, 4 ttl ms, 5 has data (1/0), 6 data,
 // 7 active (1/0), 8 activity member, 9 window of recent update ids, 10..
 // outbox entries.
 // Returns {code, version}: code 0 ok (version = new), 1 conflict, 2 duplicate.
 //
-// Numbers are passed back to Redis as the caller's strings where possible so
-// that Lua's doubles never have to be formatted.
+// Lua numbers are doubles: exact for every integer below 2^53, far above any
+// version, update id or time in ms.
 var commitScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'v', 'u', 'r')
-local ver = tonumber(cur[1]) or 0
-local last = tonumber(cur[2]) or 0
-local upd = tonumber(ARGV[2])
-local recent = {}
-local oldest = nil
-for id in string.gmatch(cur[3] or '', '%S+') do
-  local n = tonumber(id)
-  if n == upd then
-    return {2, ver}
-  end
-  table.insert(recent, n)
-  if oldest == nil or n < oldest then
-    oldest = n
+local function uvarint(s, i)
+  local n, mul = 0, 1
+  while true do
+    local b = string.byte(s, i)
+    if b == nil or mul > 2^49 then
+      return nil, i
+    end
+    i = i + 1
+    if b < 128 then
+      return n + b * mul, i
+    end
+    n = n + (b - 128) * mul
+    mul = mul * 128
   end
 end
+local function varint(n)
+  local out = {}
+  while n >= 128 do
+    local low = n % 128
+    table.insert(out, low + 128)
+    n = (n - low) / 128
+  end
+  table.insert(out, n)
+  return string.char(unpack(out))
+end
+
+-- parse returns version, last applied update id and the recent ones (ascending)
+-- of a value in the string layout, or nil if it is not one.
+local function parse(s)
+  if string.byte(s, 1) ~= 1 then
+    return nil
+  end
+  local ver, at, n, i
+  ver, i = uvarint(s, 2)
+  if ver then at, i = uvarint(s, i) end
+  if at then n, i = uvarint(s, i) end
+  if n == nil then
+    return nil
+  end
+  if n == 0 then
+    local last = uvarint(s, i)
+    return ver, last, {}
+  end
+  local recent, id = {}, 0
+  for j = 1, n do
+    local gap
+    gap, i = uvarint(s, i)
+    if gap == nil then
+      return nil
+    end
+    id = id + gap
+    recent[j] = id
+  end
+  return ver, id, recent
+end
+
+local ver, last, recent = 0, 0, {}
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'string' then
+  ver, last, recent = parse(redis.call('GET', KEYS[1]))
+  if last == nil then
+    return redis.error_reply('redisstate: corrupt state value')
+  end
+elseif kind == 'hash' then
+  local cur = redis.call('HMGET', KEYS[1], 'v', 'u', 'r')
+  ver = tonumber(cur[1]) or 0
+  last = tonumber(cur[2]) or 0
+  for id in string.gmatch(cur[3] or '', '%S+') do
+    table.insert(recent, tonumber(id))
+  end
+  table.sort(recent)
+end
+
+local upd = tonumber(ARGV[2])
+local window = tonumber(ARGV[9])
 if upd > 0 then
+  for _, id in ipairs(recent) do
+    if id == upd then
+      return {2, ver}
+    end
+  end
   if #recent == 0 and upd <= last then
     return {2, ver}
   end
-  if #recent >= tonumber(ARGV[9]) and upd < oldest then
+  if #recent >= window and upd < recent[1] then
     return {2, ver}
   end
 end
@@ -221,32 +393,28 @@ if ver ~= tonumber(ARGV[1]) then
   return {1, ver}
 end
 ver = ver + 1
-local fields = {'v', string.format('%d', ver), 't', ARGV[3]}
 if upd > 0 then
-  if upd > last then
-    table.insert(fields, 'u')
-    table.insert(fields, ARGV[2])
-  end
   table.insert(recent, upd)
   table.sort(recent)
-  while #recent > tonumber(ARGV[9]) do
+  while #recent > window do
     table.remove(recent, 1)
   end
-  local ids = {}
-  for i, n in ipairs(recent) do
-    ids[i] = string.format('%d', n)
-  end
-  table.insert(fields, 'r')
-  table.insert(fields, table.concat(ids, ' '))
+end
+
+local out = {'\1', varint(ver), varint(tonumber(ARGV[3])), varint(#recent)}
+if #recent == 0 then
+  table.insert(out, varint(last))
+end
+local prev = 0
+for _, id in ipairs(recent) do
+  table.insert(out, varint(id - prev))
+  prev = id
 end
 if ARGV[5] == '1' then
-  table.insert(fields, 'd')
-  table.insert(fields, ARGV[6])
-else
-  redis.call('HDEL', KEYS[1], 'd')
+  table.insert(out, 'd')
+  table.insert(out, ARGV[6])
 end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[1], table.concat(out), 'PX', ARGV[4])
 for i = 10, #ARGV do
   redis.call('XADD', KEYS[2], '*', 'e', ARGV[i])
 end

@@ -457,6 +457,9 @@ func TestRoundTrips(t *testing.T) {
 	if _, err := s.Commit(ctx, warm, 0, redisstate.Write{Data: []byte("w"), Now: t0}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.Load(ctx, warm); err != nil {
+		t.Fatal(err)
+	}
 	k := redisstate.Key{ChatID: 77, UserID: 88}
 	var version int64
 	for i := range 3 {
