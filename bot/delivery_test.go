@@ -113,7 +113,7 @@ func (h *harness) newBot(ctx context.Context) *bot.Bot {
 }
 
 // fetch reads n pending updates from the fake without confirming them.
-func (h *harness) fetch(ctx context.Context, n int) []tgbotapi.Update {
+func (h *harness) fetch(ctx context.Context, n int) []bot.Update {
 	h.t.Helper()
 	api, err := tgbotapi.NewBotAPIWithAPIEndpoint(h.srv.Token(), h.srv.Endpoint())
 	if err != nil {
@@ -124,7 +124,25 @@ func (h *harness) fetch(ctx context.Context, n int) []tgbotapi.Update {
 		got, err = api.GetUpdates(tgbotapi.UpdateConfig{Timeout: 0})
 		return err == nil && len(got) >= n
 	})
-	return got[len(got)-n:]
+	out := make([]bot.Update, 0, n)
+	for _, u := range got[len(got)-n:] {
+		out = append(out, asUpdate(h.t, u))
+	}
+	return out
+}
+
+// asUpdate reads what tgbotapi, a client independent of the bot, got from the fake.
+func asUpdate(t testing.TB, u tgbotapi.Update) bot.Update {
+	t.Helper()
+	data, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bot.Update
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // A press on a question answered before (here by typing) changes nothing and is

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"runtime/debug"
 
-	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
-
 	"github.com/dialoq/dialoq/storage/redisstate"
 )
 
@@ -27,13 +25,13 @@ var errInternal = errors.New("bot: internal error")
 // returns nil when the update is done with (applied, a duplicate, or ignored) and an
 // error wrapping ErrStorage when it must be retried. It is safe for concurrent use;
 // two updates of one dialogue are serialised by the store's version check.
-func (b *Bot) HandleUpdate(ctx context.Context, u tgbotapi.Update) error {
+func (b *Bot) HandleUpdate(ctx context.Context, u Update) error {
 	return b.handle(ctx, u, nil)
 }
 
 // handle is HandleUpdate with the webhook's reply, which answers a pressed button
 // without a request of its own (nil: no webhook reply).
-func (b *Bot) handle(ctx context.Context, u tgbotapi.Update, reply *webhookReply) (err error) {
+func (b *Bot) handle(ctx context.Context, u Update, reply *webhookReply) (err error) {
 	start := b.now()
 	ev, ok := b.parseUpdate(u)
 	if !ok {
@@ -270,7 +268,7 @@ func tellKey(k redisstate.Key) string { return "k:" + k.String() }
 
 // TellTryAgain tells the sender of u, once per outage, that the bot cannot store
 // anything right now. It needs no storage: the language comes from the client.
-func (b *Bot) TellTryAgain(ctx context.Context, u tgbotapi.Update) {
+func (b *Bot) TellTryAgain(ctx context.Context, u Update) {
 	ev, ok := b.parseUpdate(u)
 	if !ok || !ev.private || ev.kind == evMember {
 		return

@@ -33,10 +33,10 @@ func (b *Bot) Poll(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	tr := newTracker()
-	queues := make([]chan tgbotapi.Update, b.cfg.Workers)
+	queues := make([]chan Update, b.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan tgbotapi.Update, 64)
+		queues[i] = make(chan Update, 64)
 		wg.Go(func() {
 			for u := range queues[i] {
 				// Once stopping, queued updates are left for the next process.
@@ -59,7 +59,7 @@ func (b *Bot) Poll(ctx context.Context) error {
 	return err
 }
 
-func (b *Bot) pollLoop(ctx context.Context, tr *tracker, queues []chan tgbotapi.Update) error {
+func (b *Bot) pollLoop(ctx context.Context, tr *tracker, queues []chan Update) error {
 	failures := 0
 	timeout := int(b.cfg.PollTimeout.Seconds())
 	for ctx.Err() == nil {
@@ -94,7 +94,7 @@ func (b *Bot) pollLoop(ctx context.Context, tr *tracker, queues []chan tgbotapi.
 				continue // still being handled, or handled but not yet confirmed
 			}
 			fresh++
-			var u tgbotapi.Update
+			var u Update
 			if err := json.Unmarshal(raw, &u); err != nil {
 				b.log.Warn("bot: undecodable update skipped", "update_id", id, "err", err)
 				tr.finish(id)
@@ -143,11 +143,7 @@ func (b *Bot) getUpdates(ctx context.Context, hc *http.Client, p getUpdatesParam
 func updateID(raw json.RawMessage) (int, bool) {
 	const head = `{"update_id":`
 	if rest, ok := bytes.CutPrefix(raw, []byte(head)); ok {
-		n, i := 0, 0
-		for ; i < len(rest) && i < 12 && rest[i] >= '0' && rest[i] <= '9'; i++ {
-			n = n*10 + int(rest[i]-'0')
-		}
-		if i > 0 && i < len(rest) && (rest[i] == ',' || rest[i] == '}') {
+		if n, ok := leadingInt(rest); ok {
 			return n, true
 		}
 	}
@@ -161,7 +157,7 @@ func updateID(raw json.RawMessage) (int, bool) {
 }
 
 // worker picks the worker of the update's chat.
-func (b *Bot) worker(u tgbotapi.Update) int {
+func (b *Bot) worker(u Update) int {
 	var chat int64
 	switch {
 	case u.Message != nil && u.Message.Chat != nil:
@@ -180,7 +176,7 @@ func (b *Bot) worker(u tgbotapi.Update) int {
 
 // process handles one update, waiting for the store to come back if it is down. It
 // reports whether the update is done with (false: stopped before it could be).
-func (b *Bot) process(stop, work context.Context, u tgbotapi.Update) bool {
+func (b *Bot) process(stop, work context.Context, u Update) bool {
 	for attempt := 1; ; attempt++ {
 		err := b.HandleUpdate(work, u)
 		if err == nil {

@@ -23,3 +23,31 @@ func TestUpdateIDFastPath(t *testing.T) {
 		}
 	}
 }
+
+// The fast read of a Bot API answer must agree with the decoder or step aside.
+func TestQuickSuccess(t *testing.T) {
+	for _, tc := range []struct {
+		data  string
+		sent  bool // decode into a sentMessage
+		ok    bool
+		msgID int
+	}{
+		{`{"ok":true,"result":true}`, false, true, 0},
+		{`{"ok":true}`, false, true, 0},
+		{`{"ok":false,"error_code":429}`, false, false, 0},
+		{`{"result":true,"ok":true}`, false, false, 0},
+		{`{"ok":true,"result":{"message_id":981,"date":1}}`, true, true, 981},
+		{`{"ok":true,"result":{"date":1,"message_id":981}}`, true, false, 0},
+		{`{"ok":true,"result":{"message_id":-1}}`, true, false, 0},
+		{`{"ok":true,"result":{"message_id":12`, true, false, 0},
+	} {
+		var result any
+		var sent sentMessage
+		if tc.sent {
+			result = &sent
+		}
+		if ok := quickSuccess([]byte(tc.data), result); ok != tc.ok || sent.MessageID != tc.msgID {
+			t.Errorf("quickSuccess(%s) = %v, message %d; want %v, %d", tc.data, ok, sent.MessageID, tc.ok, tc.msgID)
+		}
+	}
+}

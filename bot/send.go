@@ -172,6 +172,9 @@ func (t *telegram) once(ctx context.Context, hc *http.Client, method string, bod
 	if err != nil {
 		return err
 	}
+	if quickSuccess(data, result) {
+		return nil
+	}
 	if result == nil {
 		result = &skipped{}
 	}
@@ -185,6 +188,39 @@ func (t *telegram) once(ctx context.Context, hc *http.Client, method string, bod
 		}}
 	}
 	return nil
+}
+
+// quickSuccess reads a success without a JSON decoder where it can. Telegram writes
+// "ok" first and, in a Message, "message_id" first; most answers echo the whole
+// message with its keyboard, which the bot does not read. Anything else is left
+// to the decoder.
+func quickSuccess(data []byte, result any) bool {
+	switch r := result.(type) {
+	case nil:
+		return bytes.HasPrefix(data, []byte(`{"ok":true,`)) || bytes.Equal(data, []byte(`{"ok":true}`))
+	case *sentMessage:
+		rest, ok := bytes.CutPrefix(data, []byte(`{"ok":true,"result":{"message_id":`))
+		if !ok {
+			return false
+		}
+		n, ok := leadingInt(rest)
+		r.MessageID = n
+		return ok
+	}
+	return false
+}
+
+// leadingInt reads the non-negative JSON number that starts b and ends at a ',' or
+// '}' (a value in an object).
+func leadingInt(b []byte) (int, bool) {
+	n, i := 0, 0
+	for ; i < len(b) && i < 15 && b[i] >= '0' && b[i] <= '9'; i++ {
+		n = n*10 + int(b[i]-'0')
+	}
+	if i == 0 || i == len(b) || b[i] != ',' && b[i] != '}' {
+		return 0, false
+	}
+	return n, true
 }
 
 // do runs one API call with the retry policy:

@@ -3,10 +3,56 @@ package bot
 import (
 	"strings"
 
-	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
-
 	"github.com/dialoq/dialoq/storage/redisstate"
 )
+
+// Update is the part of a Telegram update the bot reads. Decoding skips the rest,
+// which matters: a pressed button's update carries the whole message, keyboard and
+// all, and decoding it into a full Bot API type cost more than the dialogue step.
+type Update struct {
+	UpdateID      int                `json:"update_id"`
+	Message       *Message           `json:"message,omitempty"`
+	CallbackQuery *CallbackQuery     `json:"callback_query,omitempty"`
+	MyChatMember  *ChatMemberUpdated `json:"my_chat_member,omitempty"`
+}
+
+// Message is the part of a Bot API Message the bot reads.
+type Message struct {
+	MessageID int    `json:"message_id"`
+	From      *User  `json:"from,omitempty"`
+	Chat      *Chat  `json:"chat,omitempty"`
+	Text      string `json:"text,omitempty"`
+}
+
+// User is the part of a Bot API User the bot reads: no names.
+type User struct {
+	ID           int64  `json:"id"`
+	IsBot        bool   `json:"is_bot,omitempty"`
+	LanguageCode string `json:"language_code,omitempty"`
+}
+
+// Chat is the part of a Bot API Chat the bot reads.
+type Chat struct {
+	ID   int64  `json:"id"`
+	Type string `json:"type"`
+}
+
+// CallbackQuery is the part of a Bot API CallbackQuery the bot reads.
+type CallbackQuery struct {
+	ID      string   `json:"id"`
+	From    *User    `json:"from,omitempty"`
+	Message *Message `json:"message,omitempty"`
+	Data    string   `json:"data,omitempty"`
+}
+
+// ChatMemberUpdated is the part of a Bot API ChatMemberUpdated the bot reads.
+type ChatMemberUpdated struct {
+	Chat          Chat `json:"chat"`
+	From          User `json:"from"`
+	NewChatMember struct {
+		Status string `json:"status"`
+	} `json:"new_chat_member"`
+}
 
 type eventKind uint8
 
@@ -59,7 +105,7 @@ type event struct {
 
 // parseUpdate extracts the event; false for updates the bot ignores (edits, channel
 // posts, inline queries, messages from other bots).
-func (b *Bot) parseUpdate(u tgbotapi.Update) (event, bool) {
+func (b *Bot) parseUpdate(u Update) (event, bool) {
 	ev := event{updateID: int64(u.UpdateID)}
 	switch {
 	case u.Message != nil && u.Message.From != nil && u.Message.Chat != nil:

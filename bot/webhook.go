@@ -39,7 +39,7 @@ func (b *Bot) WebhookHandler() http.Handler {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		var u tgbotapi.Update
+		var u Update
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxUpdateBytes))
 		if err := dec.Decode(&u); err != nil {
 			var tooBig *http.MaxBytesError

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strconv"
@@ -62,22 +63,30 @@ func newDriver(tb testing.TB) *driver {
 }
 
 // fetch gets update id as the poller would (confirming everything before it).
-func (d *driver) fetch(id int) tgbotapi.Update {
+func (d *driver) fetch(id int) bot.Update {
 	ups, err := d.api.GetUpdates(tgbotapi.UpdateConfig{Offset: id, Limit: 1})
 	if err != nil || len(ups) != 1 || ups[0].UpdateID != id {
 		d.tb.Fatalf("getUpdates %d: %v %v", id, ups, err)
 	}
-	return ups[0]
+	data, err := json.Marshal(ups[0])
+	if err != nil {
+		d.tb.Fatal(err)
+	}
+	var up bot.Update
+	if err := json.Unmarshal(data, &up); err != nil {
+		d.tb.Fatal(err)
+	}
+	return up
 }
 
-func (d *driver) handle(up tgbotapi.Update) {
+func (d *driver) handle(up bot.Update) {
 	if err := d.b.HandleUpdate(context.Background(), up); err != nil {
 		d.tb.Fatal(err)
 	}
 }
 
 // pressUpdate injects a press on the newest bot message with a keyboard.
-func (d *driver) pressUpdate(data string, in flows.Input) tgbotapi.Update {
+func (d *driver) pressUpdate(data string, in flows.Input) bot.Update {
 	var msg telegramtest.Message
 	ms := d.srv.Messages(d.u.ID)
 	for i := len(ms) - 1; i >= 0; i-- {
@@ -94,7 +103,7 @@ func (d *driver) pressUpdate(data string, in flows.Input) tgbotapi.Update {
 	return d.fetch(id)
 }
 
-func (d *driver) textUpdate(text string, in *flows.Input) tgbotapi.Update {
+func (d *driver) textUpdate(text string, in *flows.Input) bot.Update {
 	id := d.srv.SendText(d.u, text)
 	if in != nil {
 		d.st, d.out = d.eng.Step(d.st, *in)
@@ -161,7 +170,7 @@ func BenchmarkHandleUpdate(b *testing.B) {
 			b.StopTimer()
 			p := d.out.Prompt
 			tok := strconv.Itoa(p.Token)
-			var up tgbotapi.Update
+			var up bot.Update
 			if i%2 == 0 {
 				up = d.pressUpdate("c:"+tok+":2", flows.Input{Kind: flows.InChoose, Option: p.Options[2].ID, Token: p.Token})
 			} else {
@@ -182,7 +191,7 @@ func BenchmarkHandleUpdate(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; b.Loop(); i++ {
 			b.StopTimer()
-			var up tgbotapi.Update
+			var up bot.Update
 			if i%2 == 0 {
 				in := flows.Input{Kind: flows.InText, Text: "42"}
 				up = d.textUpdate("42", &in)
