@@ -307,7 +307,11 @@ func newHTTPClient(total time.Duration) *http.Client {
 	tr.ResponseHeaderTimeout = total
 	tr.ExpectContinueTimeout = time.Second
 	tr.IdleConnTimeout = 90 * time.Second
-	tr.MaxIdleConnsPerHost = 32
+	// Every call goes to one host. Webhook deliveries (up to 100 at once, Telegram's
+	// max_connections) each make calls; with fewer idle connections kept, busy
+	// moments close and reopen connections for nothing.
+	tr.MaxIdleConns = 256
+	tr.MaxIdleConnsPerHost = 128
 	return &http.Client{Timeout: total, Transport: tr}
 }
 

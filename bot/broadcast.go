@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
-
 	"github.com/dialoq/dialoq/storage/central"
 	"github.com/dialoq/dialoq/storage/redisstate"
 )
@@ -24,7 +22,7 @@ const (
 )
 
 func jobKeyboard(label, action, id string) keyboard {
-	return &tgbotapi.InlineKeyboardMarkup{InlineKeyboard: [][]tgbotapi.InlineKeyboardButton{{
+	return &inlineKeyboard{InlineKeyboard: [][]inlineButton{{
 		button(label, jobCallbackPrefix+action+":"+id),
 	}}}
 }
@@ -72,7 +70,7 @@ func (b *Bot) cmdBroadcast(ctx context.Context, q coordReq) error {
 }
 
 func (b *Bot) confirmKeyboard(lang, id string) keyboard {
-	return &tgbotapi.InlineKeyboardMarkup{InlineKeyboard: [][]tgbotapi.InlineKeyboardButton{{
+	return &inlineKeyboard{InlineKeyboard: [][]inlineButton{{
 		button(b.t(lang, "bot.broadcast.send", nil), jobCallbackPrefix+jobGoAction+":"+id),
 		button(b.t(lang, "bot.broadcast.discard", nil), jobCallbackPrefix+jobDiscardAction+":"+id),
 	}}}
@@ -253,7 +251,7 @@ func (b *Bot) jobButton(ctx context.Context, q coordReq) error {
 func (b *Bot) reminderMessage(lang, flow string) (string, keyboard) {
 	title := b.t(lang, flow+".title", nil)
 	html := esc(b.t(lang, "bot.remind.text", map[string]any{"Title": title}))
-	kb := &tgbotapi.InlineKeyboardMarkup{InlineKeyboard: [][]tgbotapi.InlineKeyboardButton{
+	kb := &inlineKeyboard{InlineKeyboard: [][]inlineButton{
 		{button(b.t(lang, "bot.button.continue", nil), callback{kind: cbResume}.String())},
 		{button(b.t(lang, "bot.remind.button_off", nil), callback{kind: cbOptOut}.String())},
 	}}

@@ -60,8 +60,8 @@ func (t *turn) command(cmd, arg string) {
 		}
 		t.send(help, t.b.menuButton(t.lang()))
 	case "forget":
-		t.send(esc(t.tx("bot.forget.confirm", nil)), &tgbotapi.InlineKeyboardMarkup{
-			InlineKeyboard: [][]tgbotapi.InlineKeyboardButton{{
+		t.send(esc(t.tx("bot.forget.confirm", nil)), &inlineKeyboard{
+			InlineKeyboard: [][]inlineButton{{
 				button(t.tx("bot.forget.yes", nil), callback{kind: cbForgetYes}.String()),
 				button(t.tx("bot.forget.no", nil), callback{kind: cbForgetNo}.String()),
 			}},

@@ -12,7 +12,6 @@ import (
 	// (distroless and scratch images).
 	_ "time/tzdata"
 
-	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dialoq/dialoq/flows"
@@ -271,8 +270,8 @@ func (t *turn) setOptOut(off bool) {
 	t.env.OptOut = off
 	if off {
 		t.out.idx.optOut = 1
-		t.send(esc(t.tx("bot.remind.stopped", nil)), &tgbotapi.InlineKeyboardMarkup{
-			InlineKeyboard: [][]tgbotapi.InlineKeyboardButton{
+		t.send(esc(t.tx("bot.remind.stopped", nil)), &inlineKeyboard{
+			InlineKeyboard: [][]inlineButton{
 				{button(t.tx("bot.remind.button_on", nil), callback{kind: cbOptIn}.String())},
 			}})
 		return

@@ -4,21 +4,31 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
-
 	"github.com/dialoq/dialoq/flows"
 )
 
 // keyboard is an inline keyboard; nil means "no keyboard" and an empty one removes
 // the keyboard of an edited message.
-type keyboard = *tgbotapi.InlineKeyboardMarkup
+type keyboard = *inlineKeyboard
 
-func emptyKeyboard() keyboard {
-	return &tgbotapi.InlineKeyboardMarkup{InlineKeyboard: [][]tgbotapi.InlineKeyboardButton{}}
+// inlineKeyboard is the Bot API's InlineKeyboardMarkup with the only kind of button
+// the bot uses, so that encoding it (for every question sent) walks two fields per
+// button, not a dozen optional ones.
+type inlineKeyboard struct {
+	InlineKeyboard [][]inlineButton `json:"inline_keyboard"`
 }
 
-func button(label, data string) tgbotapi.InlineKeyboardButton {
-	return tgbotapi.NewInlineKeyboardButtonData(label, data)
+type inlineButton struct {
+	Text         string `json:"text"`
+	CallbackData string `json:"callback_data"`
+}
+
+func emptyKeyboard() keyboard {
+	return &inlineKeyboard{InlineKeyboard: [][]inlineButton{}}
+}
+
+func button(label, data string) inlineButton {
+	return inlineButton{Text: label, CallbackData: data}
 }
 
 // t returns a message of the bot's own texts, never empty: a missing translation
@@ -113,9 +123,9 @@ func perRow(labels []string) int {
 	return 1
 }
 
-func grid(btns []tgbotapi.InlineKeyboardButton, labels []string) [][]tgbotapi.InlineKeyboardButton {
+func grid(btns []inlineButton, labels []string) [][]inlineButton {
 	n := perRow(labels)
-	var rows [][]tgbotapi.InlineKeyboardButton
+	var rows [][]inlineButton
 	for len(btns) > 0 {
 		k := min(n, len(btns))
 		rows = append(rows, btns[:k])
@@ -126,15 +136,15 @@ func grid(btns []tgbotapi.InlineKeyboardButton, labels []string) [][]tgbotapi.In
 
 // promptKeyboard lays out a prompt's buttons; nil when it has none.
 func (b *Bot) promptKeyboard(lang string, p *flows.Prompt) keyboard {
-	var rows [][]tgbotapi.InlineKeyboardButton
+	var rows [][]inlineButton
 	tok := p.Token
 	switch {
 	case isCard(p):
 		label := firstNonEmpty(optionLabel(p, 0), b.t(lang, "ui.next", nil))
-		rows = append(rows, []tgbotapi.InlineKeyboardButton{button(label, callback{kind: cbChoose, token: tok}.String())})
+		rows = append(rows, []inlineButton{button(label, callback{kind: cbChoose, token: tok}.String())})
 	case p.Type == flows.TypeRating || p.Type == flows.TypeMatrix:
 		// One compact row of numbers; "not applicable" is long, so it gets its own.
-		var nums, na []tgbotapi.InlineKeyboardButton
+		var nums, na []inlineButton
 		for i, o := range p.Options {
 			btn := button(firstNonEmpty(o.Label, o.ID), callback{kind: cbChoose, token: tok, index: i}.String())
 			if o.ID == flows.NA {
@@ -152,7 +162,7 @@ func (b *Bot) promptKeyboard(lang string, p *flows.Prompt) keyboard {
 		if p.Multi {
 			kind = cbToggle
 		}
-		btns := make([]tgbotapi.InlineKeyboardButton, len(p.Options))
+		btns := make([]inlineButton, len(p.Options))
 		labels := make([]string, len(p.Options))
 		for i, o := range p.Options {
 			label := firstNonEmpty(o.Label, o.ID)
@@ -164,10 +174,10 @@ func (b *Bot) promptKeyboard(lang string, p *flows.Prompt) keyboard {
 		}
 		rows = append(rows, grid(btns, labels)...)
 		if p.Multi {
-			rows = append(rows, []tgbotapi.InlineKeyboardButton{button(b.t(lang, "ui.done", nil), callback{kind: cbDone, token: tok}.String())})
+			rows = append(rows, []inlineButton{button(b.t(lang, "ui.done", nil), callback{kind: cbDone, token: tok}.String())})
 		}
 	}
-	var nav []tgbotapi.InlineKeyboardButton
+	var nav []inlineButton
 	if p.CanBack {
 		nav = append(nav, button(b.t(lang, "bot.button.back", nil), callback{kind: cbBack, token: tok}.String()))
 	}
@@ -185,7 +195,7 @@ func (b *Bot) promptKeyboard(lang string, p *flows.Prompt) keyboard {
 	if len(rows) == 0 {
 		return nil
 	}
-	return &tgbotapi.InlineKeyboardMarkup{InlineKeyboard: rows}
+	return &inlineKeyboard{InlineKeyboard: rows}
 }
 
 func optionLabel(p *flows.Prompt, i int) string {
@@ -223,26 +233,25 @@ func (b *Bot) menuHTML(lang string, st flows.State) string {
 }
 
 func (b *Bot) menuKeyboard(lang string, st flows.State) keyboard {
-	var rows [][]tgbotapi.InlineKeyboardButton
+	var rows [][]inlineButton
 	if st.Active() {
-		rows = append(rows, []tgbotapi.InlineKeyboardButton{button(b.t(lang, "bot.button.continue", nil), callback{kind: cbResume}.String())})
+		rows = append(rows, []inlineButton{button(b.t(lang, "bot.button.continue", nil), callback{kind: cbResume}.String())})
 	}
 	for _, id := range b.menu {
-		rows = append(rows, []tgbotapi.InlineKeyboardButton{button(b.t(lang, id+".title", nil), callback{kind: cbFlow, arg: id}.String())})
+		rows = append(rows, []inlineButton{button(b.t(lang, id+".title", nil), callback{kind: cbFlow, arg: id}.String())})
 	}
-	rows = append(rows, []tgbotapi.InlineKeyboardButton{button(b.t(lang, "bot.button.language", nil), callback{kind: cbLangMenu}.String())})
-	return &tgbotapi.InlineKeyboardMarkup{InlineKeyboard: rows}
+	rows = append(rows, []inlineButton{button(b.t(lang, "bot.button.language", nil), callback{kind: cbLangMenu}.String())})
+	return &inlineKeyboard{InlineKeyboard: rows}
 }
 
 // menuButton is the small keyboard under a closing message: one press to the menu.
 func (b *Bot) menuButton(lang string) keyboard {
-	kb := tgbotapi.NewInlineKeyboardMarkup(tgbotapi.NewInlineKeyboardRow(button(b.t(lang, "bot.button.menu", nil), callback{kind: cbMenu}.String())))
-	return &kb
+	return &inlineKeyboard{InlineKeyboard: [][]inlineButton{{button(b.t(lang, "bot.button.menu", nil), callback{kind: cbMenu}.String())}}}
 }
 
 // languageKeyboard offers every language by its own name, the current one ticked.
 func (b *Bot) languageKeyboard(current string) keyboard {
-	var btns []tgbotapi.InlineKeyboardButton
+	var btns []inlineButton
 	var labels []string
 	for _, l := range b.langs {
 		label := b.languageName(l)
@@ -253,5 +262,5 @@ func (b *Bot) languageKeyboard(current string) keyboard {
 		btns = append(btns, button(label, callback{kind: cbLang, arg: l}.String()))
 	}
 	rows := grid(btns, labels)
-	return &tgbotapi.InlineKeyboardMarkup{InlineKeyboard: rows}
+	return &inlineKeyboard{InlineKeyboard: rows}
 }
