@@ -67,7 +67,7 @@ func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 // parseText turns what a user typed into the stored form of the answer to step s, or
 // says what is wrong. Choices may be typed as their number in the list or their name;
 // labels are matched by the engine, which knows the language.
-func parseText(s step, text string) (string, error) {
+func parseText(s *step, text string) (string, error) {
 	q := s.q
 	text = strings.TrimSpace(text)
 	if text == "" {
@@ -119,14 +119,19 @@ func cleanText(text string, limit int) (string, error) {
 		return "", bad("ui.error.text_invalid")
 	}
 	text = norm.NFC.String(text)
-	var b strings.Builder
-	for _, r := range text {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			continue
+	// Almost every answer holds nothing to drop, and is then kept as it is rather
+	// than copied rune by rune.
+	if strings.IndexFunc(text, dropped) >= 0 {
+		var b strings.Builder
+		for _, r := range text {
+			if dropped(r) {
+				continue
+			}
+			b.WriteRune(r)
 		}
-		b.WriteRune(r)
+		text = b.String()
 	}
-	text = strings.TrimSpace(b.String())
+	text = strings.TrimSpace(text)
 	if text == "" {
 		return "", bad("ui.error.empty")
 	}
@@ -135,6 +140,9 @@ func cleanText(text string, limit int) (string, error) {
 	}
 	return text, nil
 }
+
+// dropped reports whether cleanText removes r.
+func dropped(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }
 
 // parseInteger accepts thousands separators people type in the region's languages
 // ("1 000", "1 000", "1.000" is ambiguous and refused).
@@ -195,8 +203,12 @@ func inRange(q *Question, f float64) bool {
 	return (q.Min == nil || f >= *q.Min) && (q.Max == nil || f <= *q.Max)
 }
 
-// options returns the option ids a step offers, in order.
-func (s step) options() []string {
+// options returns the option ids a step offers, in order. The slice is shared: never
+// modify it.
+func (s *step) options() []string { return s.opts }
+
+// buildOptions works out what options returns, for compile.
+func (s *step) buildOptions() []string {
 	q := s.q
 	switch {
 	case s.other:
@@ -226,10 +238,10 @@ func (s step) options() []string {
 	return nil
 }
 
-func (s step) multi() bool { return s.q.Type == TypeSelectMultiple && !s.other }
+func (s *step) multi() bool { return s.q.Type == TypeSelectMultiple && !s.other }
 
 // checkPicks validates a multiple-choice answer against min and max picks.
-func checkPicks(s step, picks []string) error {
+func checkPicks(s *step, picks []string) error {
 	q := s.q
 	if len(picks) == 0 {
 		return bad("ui.error.no_picks")
@@ -254,16 +266,17 @@ func (d *Definition) CheckAnswer(key, value string) error {
 	if !ok || d.steps[i].q.card() {
 		return errors.New("no such question in this flow")
 	}
-	s := d.steps[i]
+	s := &d.steps[i]
 	if opts := s.options(); opts != nil {
 		if s.multi() {
-			picks := strings.Fields(value)
-			for _, p := range picks {
+			picks := 0
+			for p := range strings.FieldsSeq(value) {
 				if !slices.Contains(opts, p) {
 					return errBadValue
 				}
+				picks++
 			}
-			if len(picks) == 0 {
+			if picks == 0 {
 				return errBadValue
 			}
 			return nil

@@ -78,3 +78,72 @@ func BenchmarkDecodeState(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStepRepeat shows the current prompt again, as the bot does before every
+// button press to learn what the button's index means.
+func BenchmarkStepRepeat(b *testing.B) {
+	e, st, _ := csoAt(b, "training_needs/t22")
+	in := flows.Input{Kind: flows.InRepeat}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, out := e.Step(st, in); out.Prompt == nil {
+			b.Fatal("no prompt")
+		}
+	}
+}
+
+// BenchmarkStepMulti answers a multiple-choice question by typing, which reads the
+// labels of every option, then moves on.
+func BenchmarkStepMulti(b *testing.B) {
+	e, st, _ := csoAt(b, "training_formats")
+	in := flows.Input{Kind: flows.InText, Text: "1 2"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, out := e.Step(st, in); out.Prompt == nil || out.Error != "" {
+			b.Fatalf("no next prompt: %q", out.Error)
+		}
+	}
+}
+
+// BenchmarkCheck is the check of every state read back from storage.
+func BenchmarkCheck(b *testing.B) {
+	e, st, _ := csoAt(b, "comments")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Check(st); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkQuestionnaire walks the whole CSO questionnaire in Russian; ns/step is
+// the mean cost of one step of a real dialogue.
+func BenchmarkQuestionnaire(b *testing.B) {
+	e, _, _ := csoAt(b, "intro")
+	steps := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		st, out := e.Step(flows.State{}, flows.Input{Kind: flows.InStart, Flow: "cso", Lang: "ru"})
+		steps++
+		for out.Prompt != nil {
+			p := out.Prompt
+			var in flows.Input
+			switch {
+			case p.Multi:
+				in = flows.Input{Kind: flows.InText, Text: "1 2"}
+			case len(p.Options) > 0:
+				in = flows.Input{Kind: flows.InChoose, Option: p.Options[0].ID, Token: p.Token}
+			case p.Type == flows.TypeInteger:
+				in = flows.Input{Kind: flows.InText, Text: "2001"}
+			default:
+				in = flows.Input{Kind: flows.InText, Text: "Ответ"}
+			}
+			st, out = e.Step(st, in)
+			steps++
+		}
+		if out.Done == nil {
+			b.Fatalf("walk ended without completion: %+v", out)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(steps), "ns/step")
+}

@@ -114,6 +114,87 @@ type step struct {
 	q     *Question
 	item  string // matrix item name
 	other bool   // the free-text follow-up of a choice question
+
+	// The rest is derived by compile, once per definition: the engine would otherwise
+	// rebuild it (and allocate it) for every step of every user.
+	opts []string // option ids, in order; nil for a typed answer
+	// labels[k] is the message id of the label of opts[k]; "" when the label is the
+	// id itself (a point of a scale).
+	labels []string
+	// Message ids of the question's text, hint, "please specify" text, constraint
+	// message and matrix item label.
+	textID, hintID, otherID, constraintID, itemID string
+	// conds are the conditions the step's relevance depends on: those of the
+	// enclosing groups, outermost first, then the question's own.
+	conds []cond
+}
+
+// cond is a relevance condition with its references resolved to step positions.
+type cond struct {
+	e    *expr.Expr
+	refs []ref
+	// id is the same for conditions of the same source text, which have the same
+	// value on the same answers (relevance cannot read the current answer).
+	id int
+}
+
+type ref struct {
+	field string
+	pos   int // d.index[field], 0 for a field that is no step
+}
+
+// compile derives what the engine needs of every step from the loaded questions.
+func (d *Definition) compile() {
+	ids := map[string]int{}
+	for i := range d.steps {
+		s := &d.steps[i]
+		q := s.q
+		s.opts = s.buildOptions()
+		if s.opts != nil {
+			s.labels = make([]string, len(s.opts))
+			for k, id := range s.opts {
+				s.labels[k] = labelID(s, id)
+			}
+		}
+		s.textID = d.MessageID(q.ID)
+		s.hintID = d.MessageID(q.ID, "hint")
+		s.otherID = d.MessageID(q.ID, "other")
+		s.constraintID = d.MessageID(q.ID, "constraint")
+		if s.item != "" {
+			s.itemID = ChoiceMessageID(q.Items.Name, s.item)
+		}
+		for _, e := range append(conditions(q.parents), q.Relevant) {
+			if e == nil {
+				continue
+			}
+			id, ok := ids[e.String()]
+			if !ok {
+				id = len(ids)
+				ids[e.String()] = id
+			}
+			c := cond{e: e, id: id}
+			for _, f := range e.Refs() {
+				c.refs = append(c.refs, ref{field: f, pos: d.index[f]})
+			}
+			s.conds = append(s.conds, c)
+		}
+	}
+}
+
+// labelID is the message id of the label of option id of s, or "" when the id is
+// its own label.
+func labelID(s *step, id string) string {
+	switch {
+	case s.q.card():
+		return "ui.next"
+	case id == NA:
+		return "ui.na"
+	case id == OtherChoice && s.q.Other:
+		return "ui.other"
+	case isScale(s.q):
+		return ""
+	}
+	return ChoiceMessageID(s.q.Choices.Name, id)
 }
 
 // Step keys are also answer keys; XLSForm names cannot hold "/", so item keys never

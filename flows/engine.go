@@ -78,13 +78,12 @@ type State struct {
 // Active reports whether a flow is running.
 func (s State) Active() bool { return s.Flow != "" }
 
-func (s State) clone() State {
+// ownAnswers gives s answers of its own, for a step that is about to change them:
+// a step shares the caller's answers otherwise, since most steps (a repeated prompt,
+// a refused answer, a toggle) change none, and a copy of a long questionnaire's
+// answers on every step was a good part of the engine's cost.
+func (s *State) ownAnswers() {
 	s.Answers = maps.Clone(s.Answers)
-	if s.Answers == nil {
-		s.Answers = map[string]string{}
-	}
-	s.Picks = slices.Clone(s.Picks)
-	return s
 }
 
 // Output is what to say after an input.
@@ -159,9 +158,12 @@ type Completion struct {
 	Answers     map[string]string
 }
 
-// Step applies in to st. It does not modify st.
+// Step applies in to st. It does not modify st; the state it returns may share
+// answers and picks with st, so neither may be modified afterwards.
 func (e *Engine) Step(st State, in Input) (State, Output) {
-	st = st.clone()
+	if st.Answers == nil {
+		st.Answers = map[string]string{}
+	}
 	var out Output
 	switch in.Kind {
 	case InStart:
@@ -194,7 +196,7 @@ func (e *Engine) Step(st State, in Input) (State, Output) {
 	if !ok {
 		return e.start(st, d.ID, st.Lang, &out)
 	}
-	s := d.steps[i]
+	s := &d.steps[i]
 	switch in.Kind {
 	case InRepeat:
 	case InCancel:
@@ -215,6 +217,7 @@ func (e *Engine) Step(st State, in Input) (State, Output) {
 			out.Error = e.text(st.Lang, "ui.error.required", nil)
 			break
 		}
+		st.ownAnswers()
 		delete(st.Answers, s.key)
 		if !s.other {
 			delete(st.Answers, otherKey(s.q.ID))
@@ -228,12 +231,13 @@ func (e *Engine) Step(st State, in Input) (State, Output) {
 			out.Error = e.text(st.Lang, "ui.error.choice", nil)
 			break
 		}
+		// New slices, not in place: st.Picks may be the caller's.
 		if j := slices.Index(st.Picks, in.Option); j >= 0 {
-			st.Picks = slices.Delete(st.Picks, j, j+1)
+			st.Picks = slices.Concat(st.Picks[:j], st.Picks[j+1:])
 		} else if s.q.Max != nil && len(st.Picks) >= int(*s.q.Max) {
 			out.Error = e.invalid(st.Lang, badN("ui.error.max_picks", int(*s.q.Max)), s)
 		} else {
-			st.Picks = append(st.Picks, in.Option)
+			st.Picks = append(slices.Clip(st.Picks), in.Option)
 		}
 	case InDone:
 		if !s.multi() {
@@ -288,7 +292,7 @@ func (e *Engine) migrate(d *Definition, st *State) bool {
 	return true
 }
 
-func (e *Engine) choose(d *Definition, st State, s step, i int, option string, out *Output) (State, Output) {
+func (e *Engine) choose(d *Definition, st State, s *step, i int, option string, out *Output) (State, Output) {
 	opts := s.options()
 	if len(opts) == 0 || !slices.Contains(opts, option) {
 		out.Error = e.text(st.Lang, "ui.error.choice", nil)
@@ -303,7 +307,7 @@ func (e *Engine) choose(d *Definition, st State, s step, i int, option string, o
 }
 
 // typed handles typed text: a value, or a choice by its number, name or label.
-func (e *Engine) typed(d *Definition, st State, s step, i int, text string, out *Output) (State, Output) {
+func (e *Engine) typed(d *Definition, st State, s *step, i int, text string, out *Output) (State, Output) {
 	if s.q.card() {
 		return e.advance(d, st, i, out)
 	}
@@ -320,7 +324,7 @@ func (e *Engine) typed(d *Definition, st State, s step, i int, text string, out 
 	var words []string
 	if s.multi() {
 		words = strings.FieldsFunc(text, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' })
-		if id := e.matchOption(d, st.Lang, s, opts, strings.TrimSpace(text)); id != "" {
+		if id := e.matchOption(st.Lang, s, opts, strings.TrimSpace(text)); id != "" {
 			words = []string{id} // a label with spaces in it
 		}
 	} else {
@@ -328,7 +332,7 @@ func (e *Engine) typed(d *Definition, st State, s step, i int, text string, out 
 	}
 	var picks []string
 	for _, w := range words {
-		id := e.matchOption(d, st.Lang, s, opts, w)
+		id := e.matchOption(st.Lang, s, opts, w)
 		if id == "" {
 			out.Error = e.text(st.Lang, "ui.error.choice", nil)
 			out.Prompt = e.prompt(d, st, i)
@@ -344,12 +348,12 @@ func (e *Engine) typed(d *Definition, st State, s step, i int, text string, out 
 	return e.accept(d, st, s, i, picks, out)
 }
 
-func (e *Engine) matchOption(d *Definition, lang string, s step, opts []string, w string) string {
+func (e *Engine) matchOption(lang string, s *step, opts []string, w string) string {
 	if n, err := strconv.Atoi(w); err == nil && n >= 1 && n <= len(opts) && !isScale(s.q) {
 		return opts[n-1]
 	}
-	for _, id := range opts {
-		if strings.EqualFold(id, w) || strings.EqualFold(e.optionLabel(d, lang, s, id), w) {
+	for k, id := range opts {
+		if strings.EqualFold(id, w) || strings.EqualFold(e.label(lang, s, k), w) {
 			return id
 		}
 	}
@@ -360,8 +364,8 @@ func (e *Engine) matchOption(d *Definition, lang string, s step, opts []string, 
 func isScale(q *Question) bool { return q.Type == TypeRating || q.Type == TypeMatrix }
 
 // orderPicks stores picks in list order, so the same choices always give the same answer.
-func orderPicks(s step, picks []string) []string {
-	var out []string
+func orderPicks(s *step, picks []string) []string {
+	out := make([]string, 0, len(picks))
 	for _, id := range s.options() {
 		if slices.Contains(picks, id) {
 			out = append(out, id)
@@ -370,7 +374,7 @@ func orderPicks(s step, picks []string) []string {
 	return out
 }
 
-func (e *Engine) accept(d *Definition, st State, s step, i int, vals []string, out *Output) (State, Output) {
+func (e *Engine) accept(d *Definition, st State, s *step, i int, vals []string, out *Output) (State, Output) {
 	if s.multi() {
 		if err := checkPicks(s, vals); err != nil {
 			st.Picks = vals
@@ -380,21 +384,22 @@ func (e *Engine) accept(d *Definition, st State, s step, i int, vals []string, o
 		}
 	}
 	value := strings.Join(vals, " ")
-	if c := s.q.Constraint; c != nil && !s.other && !c.True(env{answers: st.Answers, current: value}) {
-		out.Error = e.text(st.Lang, d.MessageID(s.q.ID, "constraint"), nil)
+	if c := s.q.Constraint; c != nil && !s.other && !c.True(&env{answers: st.Answers, current: value}) {
+		out.Error = e.text(st.Lang, s.constraintID, nil)
 		if out.Error == "" {
 			out.Error = e.text(st.Lang, "ui.error.constraint", nil)
 		}
 		out.Prompt = e.prompt(d, st, i)
 		return st, *out
 	}
+	st.ownAnswers()
 	st.Answers[s.key] = value
 	if !s.other && s.q.Other && !slices.Contains(vals, OtherChoice) {
 		delete(st.Answers, otherKey(s.q.ID))
 	}
-	out.Answered = &Answered{Token: st.Token, Question: s.key, Text: e.questionText(d, st.Lang, s), Answer: e.display(d, st.Lang, s, value)}
+	out.Answered = &Answered{Token: st.Token, Question: s.key, Text: e.questionText(st.Lang, s), Answer: e.display(st.Lang, s, value)}
 	if s.item != "" {
-		out.Answered.Item = e.text(st.Lang, ChoiceMessageID(s.q.Items.Name, s.item), nil)
+		out.Answered.Item = e.text(st.Lang, s.itemID, nil)
 	}
 	return e.advance(d, st, i, out)
 }
@@ -414,7 +419,7 @@ func (e *Engine) advance(d *Definition, st State, i int, out *Output) (State, Ou
 }
 
 func (e *Engine) moveTo(d *Definition, st State, i int, out *Output) (State, Output) {
-	s := d.steps[i]
+	s := &d.steps[i]
 	st.Cur = s.key
 	st.Token++
 	st.Picks = nil
@@ -440,8 +445,9 @@ func (e *Engine) Partial(st State) (*Completion, bool) {
 
 func (d *Definition) completion(st State, complete bool) *Completion {
 	answers := map[string]string{}
+	r := relevance{answers: st.Answers}
 	for k, v := range st.Answers {
-		if i, ok := d.index[k]; ok && d.relevant(i, st.Answers) {
+		if i, ok := d.index[k]; ok && d.relevant(i, &r) {
 			answers[k] = v
 		}
 	}
@@ -454,8 +460,9 @@ func (d *Definition) completion(st State, complete bool) *Completion {
 }
 
 func (d *Definition) next(i int, answers map[string]string) int {
+	r := relevance{answers: answers}
 	for j := i + 1; j < len(d.steps); j++ {
-		if d.relevant(j, answers) {
+		if d.relevant(j, &r) {
 			return j
 		}
 	}
@@ -463,8 +470,9 @@ func (d *Definition) next(i int, answers map[string]string) int {
 }
 
 func (d *Definition) prev(i int, answers map[string]string) int {
+	r := relevance{answers: answers}
 	for j := i - 1; j >= 0; j-- {
-		if d.relevant(j, answers) {
+		if d.relevant(j, &r) {
 			return j
 		}
 	}
@@ -473,21 +481,69 @@ func (d *Definition) prev(i int, answers map[string]string) int {
 
 // relevant evaluates a step's own condition and those of the groups it sits in; a
 // follow-up is relevant only while "other" is picked.
-func (d *Definition) relevant(i int, answers map[string]string) bool {
-	s := d.steps[i]
-	en := env{answers: answers}
-	for _, g := range s.q.parents {
-		if g.Relevant != nil && !g.Relevant.True(en) {
+func (d *Definition) relevant(i int, r *relevance) bool {
+	s := &d.steps[i]
+	for k := range s.conds {
+		if !r.holds(&s.conds[k]) {
 			return false
 		}
 	}
-	if s.q.Relevant != nil && !s.q.Relevant.True(en) {
-		return false
-	}
 	if s.other {
-		return slices.Contains(strings.Fields(answers[s.q.ID]), OtherChoice)
+		return hasWord(r.answers[s.q.ID], OtherChoice)
 	}
 	return true
+}
+
+// relevance evaluates conditions on one set of answers, each distinct condition once:
+// most questions of a flow share theirs (typically "${consent} = 'yes'"), and the
+// progress line asks about every step of the flow.
+type relevance struct {
+	answers map[string]string
+	// Bit k of evaluated is set once condition k is evaluated, bit k of truth holds
+	// its value; conditions from 64 on are evaluated every time.
+	evaluated, truth uint64
+	// The same for cond.pending, whose position is fixed for a relevance value.
+	checked, waiting uint64
+}
+
+func (r *relevance) holds(c *cond) bool {
+	if c.id >= 64 {
+		return c.e.True(answerEnv(r.answers))
+	}
+	bit := uint64(1) << c.id
+	if r.evaluated&bit == 0 {
+		r.evaluated |= bit
+		if c.e.True(answerEnv(r.answers)) {
+			r.truth |= bit
+		}
+	}
+	return r.truth&bit != 0
+}
+
+// pending is cond.pending, remembered; i must be the same on every call.
+func (r *relevance) pending(c *cond, i int) bool {
+	if c.id >= 64 {
+		return c.pending(i, r.answers)
+	}
+	bit := uint64(1) << c.id
+	if r.checked&bit == 0 {
+		r.checked |= bit
+		if c.pending(i, r.answers) {
+			r.waiting |= bit
+		}
+	}
+	return r.waiting&bit != 0
+}
+
+// hasWord reports whether w is one of the space-separated words of list, as
+// slices.Contains(strings.Fields(list), w) does, without allocating.
+func hasWord(list, w string) bool {
+	for f := range strings.FieldsSeq(list) {
+		if f == w {
+			return true
+		}
+	}
+	return false
 }
 
 // env exposes answers to expressions, the XLSForm way.
@@ -496,31 +552,45 @@ type env struct {
 	current string
 }
 
-var _ expr.Env = env{}
+var _ expr.Env = (*env)(nil)
 
-func (e env) Value(field string) (string, bool) {
+func (e *env) Value(field string) (string, bool) {
 	v, ok := e.answers[field]
 	return v, ok
 }
 
-func (e env) Current() string { return e.current }
+func (e *env) Current() string { return e.current }
+
+// answerEnv is env without a current answer, for relevance. Being a map, it goes into
+// an expr.Env without an allocation, and relevance is evaluated for every step of
+// the flow on every prompt (for the progress line).
+type answerEnv map[string]string
+
+var _ expr.Env = answerEnv(nil)
+
+func (e answerEnv) Value(field string) (string, bool) {
+	v, ok := e[field]
+	return v, ok
+}
+
+func (answerEnv) Current() string { return "" }
 
 func (e *Engine) prompt(d *Definition, st State, i int) *Prompt {
-	s := d.steps[i]
+	s := &d.steps[i]
 	lang := st.Lang
 	p := &Prompt{
 		Token: st.Token, Key: s.key, Question: s.q.ID, Type: s.q.Type,
-		Text: e.questionText(d, lang, s), Multi: s.multi(), Required: s.q.Required,
+		Text: e.questionText(lang, s), Multi: s.multi(), Required: s.q.Required,
 		CanBack: d.prev(i, st.Answers) >= 0,
 	}
 	if v, ok := st.Answers[s.key]; ok {
-		p.Current = e.display(d, lang, s, v)
+		p.Current = e.display(lang, s, v)
 	}
 	if !s.other {
-		p.Hint = e.text(lang, d.MessageID(s.q.ID, "hint"), nil)
+		p.Hint = e.text(lang, s.hintID, nil)
 	}
 	if s.item != "" {
-		p.Item = e.text(lang, ChoiceMessageID(s.q.Items.Name, s.item), nil)
+		p.Item = e.text(lang, s.itemID, nil)
 	}
 	if s.q.Type == TypeHotlines && d.hotlines != nil {
 		card := d.hotlines.card(e.tr, lang, st.Answers[s.q.Country])
@@ -529,8 +599,11 @@ func (e *Engine) prompt(d *Definition, st State, i int) *Prompt {
 		}
 		p.Text = card
 	}
-	for _, id := range s.options() {
-		p.Options = append(p.Options, Option{ID: id, Label: e.optionLabel(d, lang, s, id), Picked: slices.Contains(st.Picks, id)})
+	if opts := s.options(); len(opts) > 0 {
+		p.Options = make([]Option, len(opts))
+		for k, id := range opts {
+			p.Options[k] = Option{ID: id, Label: e.label(lang, s, k), Picked: slices.Contains(st.Picks, id)}
+		}
 	}
 	if s.other {
 		p.Type = TypeText
@@ -564,18 +637,19 @@ func (e *Engine) prompt(d *Definition, st State, i int) *Prompt {
 // waits on an answer not given yet count as relevant, so the total can only shrink as
 // the user goes on, which reads better than a total that grows. Cards are not counted.
 func (d *Definition) progress(i int, answers map[string]string) (n, total int) {
-	for j, s := range d.steps {
-		if s.q.card() {
+	r := relevance{answers: answers}
+	for j := range d.steps {
+		if d.steps[j].q.card() {
 			continue
 		}
 		if j <= i {
-			if d.relevant(j, answers) {
+			if d.relevant(j, &r) {
 				total++
 				n++
 			}
 			continue
 		}
-		if d.maybeRelevant(i, j, answers) {
+		if d.maybeRelevant(i, j, &r) {
 			total++
 		}
 	}
@@ -584,26 +658,27 @@ func (d *Definition) progress(i int, answers map[string]string) (n, total int) {
 
 // maybeRelevant is relevant, except that a condition on a question not reached yet
 // (from position i) counts as possibly true.
-func (d *Definition) maybeRelevant(i, j int, answers map[string]string) bool {
-	s := d.steps[j]
+func (d *Definition) maybeRelevant(i, j int, r *relevance) bool {
+	s := &d.steps[j]
 	if s.other {
-		return d.relevant(j, answers)
+		return d.relevant(j, r)
 	}
-	pending := func(e *expr.Expr) bool {
-		for _, ref := range e.Refs() {
-			if _, answered := answers[ref]; !answered && d.index[ref] >= i {
-				return true
-			}
-		}
-		return false
-	}
-	en := env{answers: answers}
-	for _, e := range append(conditions(s.q.parents), s.q.Relevant) {
-		if e != nil && !pending(e) && !e.True(en) {
+	for k := range s.conds {
+		if c := &s.conds[k]; !r.pending(c, i) && !r.holds(c) {
 			return false
 		}
 	}
 	return true
+}
+
+// pending reports whether c reads a field that is unanswered and not before i.
+func (c *cond) pending(i int, answers map[string]string) bool {
+	for _, r := range c.refs {
+		if _, answered := answers[r.field]; !answered && r.pos >= i {
+			return true
+		}
+	}
+	return false
 }
 
 func conditions(groups []*Question) []*expr.Expr {
@@ -614,43 +689,64 @@ func conditions(groups []*Question) []*expr.Expr {
 	return out
 }
 
-func (e *Engine) questionText(d *Definition, lang string, s step) string {
+func (e *Engine) questionText(lang string, s *step) string {
 	if s.other {
-		if t := e.text(lang, d.MessageID(s.q.ID, "other"), nil); t != "" {
+		if t := e.text(lang, s.otherID, nil); t != "" {
 			return t
 		}
 		return e.text(lang, "ui.other_specify", nil)
 	}
-	return e.text(lang, d.MessageID(s.q.ID), nil)
+	return e.text(lang, s.textID, nil)
 }
 
-func (e *Engine) optionLabel(d *Definition, lang string, s step, id string) string {
-	switch {
-	case s.q.card():
-		return e.text(lang, "ui.next", nil)
-	case id == NA:
-		return e.text(lang, "ui.na", nil)
-	case id == OtherChoice && s.q.Other:
-		return e.text(lang, "ui.other", nil)
-	case isScale(s.q):
-		return id
+// label is the label of the k-th option of s.
+func (e *Engine) label(lang string, s *step, k int) string {
+	if s.labels[k] == "" {
+		return s.opts[k]
 	}
-	return e.text(lang, ChoiceMessageID(s.q.Choices.Name, id), nil)
+	return e.text(lang, s.labels[k], nil)
 }
 
-// display is how an answer reads back to the user.
-func (e *Engine) display(d *Definition, lang string, s step, value string) string {
+func (e *Engine) optionLabel(lang string, s *step, id string) string {
+	if k := slices.Index(s.opts, id); k >= 0 {
+		return e.label(lang, s, k)
+	}
+	// A stored answer that is no option (a state from another definition).
+	if l := labelID(s, id); l != "" {
+		return e.text(lang, l, nil)
+	}
+	return id
+}
+
+// display is how an answer reads back to the user: the option labels, comma-separated.
+func (e *Engine) display(lang string, s *step, value string) string {
 	if s.options() == nil {
 		return value
 	}
-	var labels []string
-	for _, id := range strings.Fields(value) {
-		labels = append(labels, e.optionLabel(d, lang, s, id))
+	var first string
+	var b strings.Builder
+	n := 0
+	for id := range strings.FieldsSeq(value) {
+		l := e.optionLabel(lang, s, id)
+		switch n {
+		case 0:
+			first = l
+		case 1:
+			b.WriteString(first)
+			fallthrough
+		default:
+			b.WriteString(", ")
+			b.WriteString(l)
+		}
+		n++
 	}
-	return strings.Join(labels, ", ")
+	if n <= 1 {
+		return first
+	}
+	return b.String()
 }
 
-func (e *Engine) invalid(lang string, err error, s step) string {
+func (e *Engine) invalid(lang string, err error, s *step) string {
 	inv, ok := err.(*invalid)
 	if !ok {
 		return e.text(lang, "ui.error.constraint", nil)
@@ -699,7 +795,7 @@ func (e *Engine) Check(st State) error {
 			return fmt.Errorf("answer %s=%q: %w", k, v, err)
 		}
 	}
-	opts := d.steps[i].options()
+	opts := d.steps[i].opts
 	for _, p := range st.Picks {
 		if !slices.Contains(opts, p) {
 			return fmt.Errorf("pick %q is not an option of %s", p, st.Cur)

@@ -361,6 +361,7 @@ func (l *loader) flow(file string, src []byte, root *yaml.Node) *Definition {
 		return nil
 	}
 	d.Hash = l.hash(d, src)
+	d.compile()
 	return d
 }
 

@@ -9,8 +9,8 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
@@ -31,7 +31,26 @@ type Catalog struct {
 	matcher language.Matcher
 	// where[lang][id] is the file and line that defines the message, for lint.
 	where      map[string]map[string]Source
-	localizers sync.Map // lang → *i18n.Localizer
+	localizers map[string]*i18n.Localizer
+	// texts[id][k] is what Text returns for id in langs[k], resolved at load for every
+	// id some locale defines, so that the hot path is one map lookup instead of
+	// go-i18n's language matching and template execution. An id missing here is in
+	// no locale, and Text returns "" for it.
+	texts map[string][]text
+}
+
+// text is a message resolved for one language: the final string, or, for a message
+// with {{.Name}} placeholders, the pieces to join with the data. slow marks a message
+// whose template only go-i18n can run.
+type text struct {
+	s     string
+	parts []part
+	slow  bool
+}
+
+// part is literal text followed by the placeholder name (empty at the end).
+type part struct {
+	lit, name string
 }
 
 // Source is where a message is defined.
@@ -48,6 +67,7 @@ func Embedded() (*Catalog, error) { return Load(embedded, ".") }
 // Load reads every *.yaml message file in dir of fsys.
 func Load(fsys fs.FS, dir string) (*Catalog, error) {
 	c := &Catalog{bundle: i18n.NewBundle(language.English), where: map[string]map[string]Source{}}
+	sources := map[string]map[string]*i18n.Message{} // lang → id → message
 	c.bundle.RegisterUnmarshalFunc("yaml", yaml.Unmarshal)
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -71,6 +91,12 @@ func Load(fsys fs.FS, dir string) (*Catalog, error) {
 		if err := c.index(lang, name, src); err != nil {
 			return nil, err
 		}
+		if sources[lang] == nil {
+			sources[lang] = map[string]*i18n.Message{}
+		}
+		for _, m := range mf.Messages {
+			sources[lang][m.ID] = m
+		}
 	}
 	for lang := range c.where {
 		c.langs = append(c.langs, lang)
@@ -83,7 +109,109 @@ func Load(fsys fs.FS, dir string) (*Catalog, error) {
 		}
 	}
 	c.matcher = language.NewMatcher(tags)
+	c.resolve(sources)
 	return c, nil
+}
+
+// resolve fills localizers and texts. Which language serves a message is left
+// to go-i18n itself (the tag Localize reports), so the fallback rules cannot drift
+// from those of the slow path.
+func (c *Catalog) resolve(sources map[string]map[string]*i18n.Message) {
+	c.localizers = make(map[string]*i18n.Localizer, len(c.langs))
+	c.texts = map[string][]text{}
+	for _, ids := range sources {
+		for id := range ids {
+			c.texts[id] = make([]text, len(c.langs))
+		}
+	}
+	for k, lang := range c.langs {
+		loc := i18n.NewLocalizer(c.bundle, lang, Fallback)
+		c.localizers[lang] = loc
+		var lc i18n.LocalizeConfig
+		for id, texts := range c.texts {
+			lc.MessageID = id
+			s, tag, _ := loc.LocalizeWithTag(&lc)
+			m := sources[tag.String()][id]
+			if m == nil || !strings.Contains(m.Other, "{{") {
+				texts[k] = text{s: s}
+				continue
+			}
+			parts, ok := split(m.Other)
+			if m.LeftDelim != "" || m.RightDelim != "" || !ok {
+				texts[k] = text{slow: true}
+				continue
+			}
+			texts[k] = text{parts: parts}
+		}
+	}
+}
+
+// lang returns the position of lang in c.langs, or -1. A scan beats a map here: there
+// are a dozen or so codes of two or three letters.
+func (c *Catalog) lang(lang string) int {
+	for k, l := range c.langs {
+		if l == lang {
+			return k
+		}
+	}
+	return -1
+}
+
+// split cuts a template made of text and {{.Name}} actions only into parts; false
+// for anything else (pipelines, functions, trim markers), which go-i18n renders.
+func split(src string) ([]part, bool) {
+	var parts []part
+	for src != "" {
+		loc := placeholder.FindStringSubmatchIndex(src)
+		if loc == nil {
+			if strings.Contains(src, "{{") {
+				return nil, false
+			}
+			parts = append(parts, part{lit: src})
+			break
+		}
+		lit := src[:loc[0]]
+		if strings.Contains(lit, "{{") {
+			return nil, false
+		}
+		parts = append(parts, part{lit: lit, name: src[loc[2]:loc[3]]})
+		src = src[loc[1]:]
+	}
+	return parts, true
+}
+
+// fill joins parts with data the way text/template prints strings and ints; false
+// when a value is missing or of another type, left to go-i18n.
+func fill(parts []part, data map[string]any) (string, bool) {
+	n := 0
+	for _, p := range parts {
+		n += len(p.lit)
+		if p.name == "" {
+			continue
+		}
+		switch v := data[p.name].(type) {
+		case string:
+			n += len(v)
+		case int:
+			n += 20
+		default:
+			return "", false
+		}
+	}
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = append(b, p.lit...)
+		if p.name == "" {
+			continue
+		}
+		switch v := data[p.name].(type) {
+		case string:
+			b = append(b, v...)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		}
+	}
+	return string(b), true
 }
 
 var placeholder = regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`)
@@ -195,16 +323,31 @@ func (c *Catalog) Supported(lang string) bool {
 }
 
 func (c *Catalog) localizer(lang string) *i18n.Localizer {
-	if l, ok := c.localizers.Load(lang); ok {
-		return l.(*i18n.Localizer)
+	if l, ok := c.localizers[lang]; ok {
+		return l
 	}
-	l, _ := c.localizers.LoadOrStore(lang, i18n.NewLocalizer(c.bundle, lang, Fallback))
-	return l.(*i18n.Localizer)
+	// A language without message files (a test, a client's raw code): rare enough
+	// that a localizer per call costs nothing worth keeping one for.
+	return i18n.NewLocalizer(c.bundle, lang, Fallback)
 }
 
 // Text returns the message in lang, else in English, else "": a user never sees a
 // message id.
 func (c *Catalog) Text(lang, id string, data map[string]any) string {
+	texts, ok := c.texts[id]
+	if !ok {
+		return "" // in no locale at all, whatever the language
+	}
+	if k := c.lang(lang); k >= 0 {
+		switch t := &texts[k]; {
+		case t.parts != nil:
+			if s, ok := fill(t.parts, data); ok {
+				return s
+			}
+		case !t.slow:
+			return t.s
+		}
+	}
 	// On a fallback go-i18n returns the English text together with an error; the text
 	// is what we want, and a message missing everywhere comes back as "".
 	s, _ := c.localizer(lang).Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data})
