@@ -108,8 +108,17 @@ func (b *Bot) pollLoop(ctx context.Context, tr *tracker, queues []chan Update) e
 		}
 		if fresh == 0 && len(batch) > 0 {
 			// Telegram returns unconfirmed updates at once, so asking again before
-			// one of them finishes would spin; but a slow one (a long 429 wait)
-			// must not hold up other chats for long either.
+			// one of them finishes would spin; but a slow one (a store retry) must
+			// not hold up other chats for long either.
+			if err := tr.wait(ctx, stalledPoll); err != nil {
+				return nil
+			}
+		}
+		// Each getUpdates brings back every update not yet confirmed, and reading
+		// them again cost the bot more than handling the new ones (the load test:
+		// 8.5 s of 21 s). Fetching more than the workers can start only makes
+		// that window wider, so the next ask waits until they have room.
+		for tr.busy() >= 2*b.cfg.Workers {
 			if err := tr.wait(ctx, stalledPoll); err != nil {
 				return nil
 			}
@@ -265,6 +274,19 @@ func (t *tracker) prune() {
 			delete(t.pending, id)
 		}
 	}
+}
+
+// busy counts the fetched updates not yet finished.
+func (t *tracker) busy() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, done := range t.pending {
+		if !done {
+			n++
+		}
+	}
+	return n
 }
 
 func (t *tracker) offset() int {
