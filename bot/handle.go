@@ -125,6 +125,9 @@ func (b *Bot) perform(ctx context.Context, ev event, out outcome) {
 			return b.tg.answerCallback(ctx, ev.queryID, out.cbText, true)
 		}})
 	}
+	// Edits of earlier messages go last: the user waits for the next question, not
+	// for the answered one to turn into its transcript line.
+	var edits []tgCall
 	for _, a := range out.acts {
 		switch a.kind {
 		case actSend:
@@ -141,16 +144,16 @@ func (b *Bot) perform(ctx context.Context, ev event, out outcome) {
 			}
 		case actEditText:
 			html := b.single(lang, a.html)
-			calls = append(calls, tgCall{"editMessageText", func(ctx context.Context) error {
+			edits = append(edits, tgCall{"editMessageText", func(ctx context.Context) error {
 				return b.tg.editText(ctx, chat, a.msgID, html, nil, true)
 			}})
 		case actEditMarkup:
-			calls = append(calls, tgCall{"editMessageReplyMarkup", func(ctx context.Context) error {
+			edits = append(edits, tgCall{"editMessageReplyMarkup", func(ctx context.Context) error {
 				return b.tg.editMarkup(ctx, chat, a.msgID, a.kb, true)
 			}})
 		}
 	}
-	b.later.run(ctx, ev.key, calls)
+	b.later.run(ctx, ev.key, append(calls, edits...))
 }
 
 // answer answers the pressed button's query, in the webhook reply when there is

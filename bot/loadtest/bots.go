@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -248,16 +249,41 @@ func (f *fleet) startBalancer() error {
 }
 
 // procMetrics scrapes the Go and process metrics of every bot process and sums
-// them: mallocs, heap in use, goroutines, resident memory.
+// them: mallocs, heap in use, goroutines, resident memory, and the buckets of the
+// bots' own update-handling histogram.
 type procMetrics struct {
 	Mallocs    float64
 	HeapInuse  float64
 	Goroutines float64
 	RSS        float64
+	Handle     map[float64]float64 // dialoq_bot_update_seconds: upper bound → cumulative count
+}
+
+// handleQuantile is the upper bound of the histogram bucket holding quantile q of
+// the updates handled between before and p (0 when none were).
+func (p procMetrics) handleQuantile(before procMetrics, q float64) float64 {
+	les := make([]float64, 0, len(p.Handle))
+	for le := range p.Handle {
+		les = append(les, le)
+	}
+	slices.Sort(les)
+	if len(les) == 0 {
+		return 0
+	}
+	total := p.Handle[les[len(les)-1]] - before.Handle[les[len(les)-1]]
+	if total <= 0 {
+		return 0
+	}
+	for _, le := range les {
+		if p.Handle[le]-before.Handle[le] >= q*total {
+			return le
+		}
+	}
+	return les[len(les)-1]
 }
 
 func (f *fleet) scrape(ctx context.Context) (procMetrics, error) {
-	var sum procMetrics
+	sum := procMetrics{Handle: map[float64]float64{}}
 	hc := &http.Client{Timeout: 5 * time.Second}
 	for _, r := range f.replicas {
 		if r.p == nil {
@@ -274,6 +300,14 @@ func (f *fleet) scrape(ctx context.Context) (procMetrics, error) {
 		for sc.Scan() {
 			name, v, ok := strings.Cut(sc.Text(), " ")
 			if !ok || strings.HasPrefix(name, "#") {
+				continue
+			}
+			if le, ok := strings.CutPrefix(name, `dialoq_bot_update_seconds_bucket{le="`); ok {
+				bound, err1 := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64)
+				n, err2 := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err1 == nil && err2 == nil {
+					sum.Handle[bound] += n
+				}
 				continue
 			}
 			if x, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {

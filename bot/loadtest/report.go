@@ -34,7 +34,10 @@ type Result struct {
 	Errors         []string
 
 	Latency summary // update injected → the reply the user waited for
-	Settle  summary // an action's first send → its reply accepted, re-sends and resyncs included
+	// BotHandleP50 and BotHandleP99 are the bots' own time per update, seconds, as
+	// the upper bounds of their histogram buckets (bot processes only; 0 otherwise).
+	BotHandleP50, BotHandleP99 float64
+	Settle                     summary // an action's first send → its reply accepted, re-sends and resyncs included
 
 	Actions, Resends, Resyncs, Redone, Mismatch int64
 	Unsent                                      int64 // presses on a button the bot had removed meanwhile
@@ -122,6 +125,9 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "latency update→reply: p50 %.2fms p95 %.2fms p99 %.2fms max %.1fms (n=%d)\n",
 		ms(r.Latency.P50), ms(r.Latency.P95), ms(r.Latency.P99), ms(r.Latency.Max), r.Latency.N)
+	if r.BotHandleP99 > 0 {
+		fmt.Fprintf(w, "inside the bot (dialoq_bot_update_seconds, bucket bounds): p50 ≤ %gms, p99 ≤ %gms\n", r.BotHandleP50*1000, r.BotHandleP99*1000)
+	}
 	if r.Resyncs > 0 || r.Resends > 0 {
 		fmt.Fprintf(w, "as users felt it (re-sends included): p50 %.2fms p99 %.1fms max %.0fms; re-taps %d (%d on a button already gone), /resume %d, actions found not applied and sent again %d\n",
 			ms(r.Settle.P50), ms(r.Settle.P99), ms(r.Settle.Max), r.Resends, r.Unsent, r.Resyncs, r.Redone)
@@ -203,12 +209,12 @@ func (r *Result) Line() string {
 	fmt.Fprintf(&b, "users=%d mode=%s replicas=%d exec=%t updates=%d updates_per_s=%.0f steady_updates_per_s=%.0f "+
 		"p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f max_ms=%.1f redis_cmds_per_update=%.2f redis_hot_rtt_per_update=%.2f "+
 		"state_bytes=%.0f state_bytes_max=%d state_data_bytes=%.0f redis_bytes_per_dialogue=%.0f allocs_per_update=%.0f rss_peak_mb=%.1f "+
-		"cpu_busy=%.2f cpu_other=%.2f cpu_us_per_update=%.0f "+
+		"bot_p99_ms_le=%g cpu_busy=%.2f cpu_other=%.2f cpu_us_per_update=%.0f "+
 		"completed=%d stored=%d lost=%d dup=%d dead=%d failed=%d resends=%d resyncs=%d redone=%d ok=%t",
 		r.Users, r.Mode, r.Replicas, r.Exec, r.Updates, r.UpdatesPerSec, r.SteadyPerSec,
 		ms(r.Latency.P50), ms(r.Latency.P95), ms(r.Latency.P99), ms(r.Latency.Max), r.Redis.CmdsPerUpdate, r.Redis.HotRTTPerUpdate,
 		r.Redis.StateBytes, r.Redis.StateBytesMax, r.Redis.StateDataBytes, r.Redis.BytesPerDialogue, r.AllocsPerUpdate, mb(r.RSSPeak),
-		r.CPU.Machine, r.CPU.Other(), us(r.CPU.BotPerUpdate),
+		r.BotHandleP99*1000, r.CPU.Machine, r.CPU.Other(), us(r.CPU.BotPerUpdate),
 		v.Completed, v.Stored, v.Lost(), v.Duplicates, r.Outbox.Dead, r.Failed, r.Resends, r.Resyncs, r.Redone, r.OK())
 	if s := r.Soak; s != nil {
 		verdict := "pass"

@@ -300,6 +300,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if pm, err := fl.scrape(ctx); err == nil && fl.kills.Load() == 0 {
 			res.AllocsPerUpdate = (pm.Mallocs - pmBefore.Mallocs) / float64(max(res.Updates, 1))
 			res.AllocScope = "bot processes"
+			res.BotHandleP50 = pm.handleQuantile(pmBefore, 0.50)
+			res.BotHandleP99 = pm.handleQuantile(pmBefore, 0.99)
 		}
 	} else {
 		d := fl.counter.snapshot().sub(cmdBefore)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"strings"
@@ -155,6 +157,9 @@ func runBot(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	fmt.Fprintln(stdout)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
+		go servePprof(runCtx, addr, log)
+	}
 	if term != nil {
 		go term.run(runCtx, stop, os.Stdin)
 	}
@@ -355,4 +360,22 @@ func reportsFromEnv() bot.Reports {
 		return bot.NewHTTPReports(url, os.Getenv("CENTRAL_TOKEN"), nil)
 	}
 	return nil
+}
+
+// servePprof serves Go's profiler on its own listener, never the public one: it
+// shows the process's memory. For loopback use (PPROF_ADDR=127.0.0.1:6060).
+func servePprof(ctx context.Context, addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("dialoq bot: pprof", "addr", addr, "err", err)
+	}
 }
