@@ -208,10 +208,9 @@ func (b *Bot) process(stop, work context.Context, u Update) bool {
 }
 
 // maxStorageRetry caps the pause between attempts of an update while the store is
-// down. A Redis restart takes seconds; with RetryMax (10 s) the user whose update
-// waited kept waiting that long after Redis was back (the load test's redis
-// scenario: p99 4.8 s). A worker's retry is one cheap dial, so polling faster costs
-// nothing worth saving.
+// down. A Redis restart takes seconds; with RetryMax (10 s) an update that had
+// failed a few times could wait up to 10 s more after Redis was back. A worker's
+// retry is one cheap dial, so trying more often costs nothing worth saving.
 const maxStorageRetry = 2 * time.Second
 
 // confirm tells Telegram which updates are done, so a successor starts after them.
