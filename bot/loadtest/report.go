@@ -67,7 +67,7 @@ type RedisFigures struct {
 	CmdsPerUpdate   float64 // every command, outbox and sweeper included
 	RTTPerUpdate    float64 // round trips (a pipeline is one); in-process bots only
 	HotRTTPerUpdate float64 // the update's own Load + Commit
-	// StateBytes is the mean MEMORY USAGE of an open dialogue's state hash,
+	// StateBytes is the mean MEMORY USAGE of an open dialogue's state key,
 	// StateDataBytes the mean length of its envelope, over StateSamples samples.
 	StateBytes, StateDataBytes float64
 	StateSamples               int64
@@ -149,7 +149,7 @@ func (r *Result) Print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  by command: %s\n", topCommands(r.Redis.ByName, 10))
-	fmt.Fprintf(w, "redis memory per open dialogue: state hash %.0f B mean, %d B max (envelope %.0f B; %d samples)",
+	fmt.Fprintf(w, "redis memory per open dialogue: state key %.0f B mean, %d B max (envelope %.0f B; %d samples)",
 		r.Redis.StateBytes, r.Redis.StateBytesMax, r.Redis.StateDataBytes, r.Redis.StateSamples)
 	if r.Redis.BytesPerDialogue > 0 {
 		fmt.Fprintf(w, "; used_memory growth %.0f B per dialogue at %d open", r.Redis.BytesPerDialogue, r.Redis.ActivePeak)
