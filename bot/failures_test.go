@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -281,4 +282,45 @@ func metricValue(t *testing.T, b *bot.Bot, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// lockedBuffer collects a log written from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The token is part of every Bot API URL, and net/http puts the URL into its
+// errors: a failed poll or send is logged, even at debug level, without it.
+func TestTokenNeverLogged(t *testing.T) {
+	h := newHarness(t, telegramtest.Options{})
+	ctx := ctxT(t, 30*time.Second)
+	var logs lockedBuffer
+	cfg := h.config(bot.ModePolling)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.srv.InjectFault("getUpdates", telegramtest.ConnectionReset(), 2)
+	h.start(cfg)
+	u := h.user(8301, "en")
+	h.srv.InjectFault("sendMessage", telegramtest.ConnectionReset(), 2)
+	u.say("/start")
+	u.waitReply(ctx, "menu", func(m telegramtest.Message) bool { return hasData(m, "m:cso") })
+	out := logs.String()
+	if strings.Contains(out, h.srv.Token()) {
+		t.Fatalf("the token reached the log:\n%s", out)
+	}
+	if !strings.Contains(out, "<token>") {
+		t.Fatalf("no failed call was logged, so nothing was checked:\n%s", out)
+	}
 }
