@@ -173,7 +173,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	res := &Result{Users: cfg.Users, Mode: string(cfg.Mode), Replicas: cfg.Replicas, Exec: cfg.Exec,
 		Think: [2]time.Duration{cfg.ThinkMin, cfg.ThinkMax}, Faults: cfg.Faults, Dir: dir, Run: run}
-	mirror := flows.NewEngine(set, &textCache{cat: cat})
+	mirror := flows.NewEngine(set, cat)
 	pop := &population{srv: srv, eng: mirror, def: def, router: rt, latency: newHistogram(),
 		settle: newHistogram(), cfg: &cfg, run: run}
 	window := newHistogram()
