@@ -206,8 +206,87 @@ func quickSuccess(data []byte, result any) bool {
 		n, ok := leadingInt(rest)
 		r.MessageID = n
 		return ok
+	case *[]json.RawMessage:
+		updates, ok := splitResult(data)
+		*r = updates
+		return ok
 	}
 	return false
+}
+
+// splitResult cuts the array of a getUpdates answer, {"ok":true,"result":[…]},
+// into its elements without decoding them: most are updates the poll loop already
+// has and only skips, and decoding the whole batch was most of what polling cost.
+// The elements alias data and are not validated; the loop decodes the new ones,
+// which validates them. Anything not in that shape (whitespace between the
+// envelope's tokens included) is left to the decoder.
+func splitResult(data []byte) ([]json.RawMessage, bool) {
+	rest, ok := bytes.CutPrefix(data, []byte(`{"ok":true,"result":[`))
+	if !ok {
+		return nil, false
+	}
+	var out []json.RawMessage
+	for i := 0; ; {
+		i = skipSpace(rest, i)
+		if i < len(rest) && rest[i] == ']' && len(out) == 0 {
+			return out, closes(rest, i+1)
+		}
+		end, ok := objectEnd(rest, i)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, rest[i:end:end])
+		i = skipSpace(rest, end)
+		switch {
+		case i < len(rest) && rest[i] == ',':
+			i++
+		case i < len(rest) && rest[i] == ']':
+			return out, closes(rest, i+1)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// closes reports whether b[i:] is the envelope's closing brace, give or take space.
+func closes(b []byte, i int) bool {
+	i = skipSpace(b, i)
+	return i < len(b) && b[i] == '}' && skipSpace(b, i+1) == len(b)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// objectEnd returns the index just past the JSON object that starts at b[i],
+// following strings (and their escapes) and nesting, without checking the rest.
+func objectEnd(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '{' {
+		return 0, false
+	}
+	depth, inString := 0, false
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString && c == '\\':
+			i++ // the escaped character, whatever it is
+		case inString:
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return i + 1, c == '}'
+			}
+		}
+	}
+	return 0, false
 }
 
 // leadingInt reads the non-negative JSON number that starts b and ends at a ',' or
