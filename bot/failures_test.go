@@ -82,14 +82,7 @@ func (r *recordSleep) sleep(ctx context.Context, d time.Duration) error {
 	r.mu.Lock()
 	r.waits = append(r.waits, d)
 	r.mu.Unlock()
-	t := time.NewTimer(min(d, 5*time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return outbox.Sleep(ctx, min(d, 5*time.Millisecond))
 }
 
 func (r *recordSleep) saw(d time.Duration) bool {

@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dialoq/dialoq/bot"
+	"github.com/dialoq/dialoq/storage/outbox"
 )
 
 // webhookSecret is what every replica of a run checks on webhook deliveries.
@@ -142,14 +143,7 @@ func (f *fleet) startInProcess(ctx context.Context, r *replica, c bot.Config, re
 	if f.cfg.SleepScale > 1 {
 		scale := f.cfg.SleepScale
 		c.Sleep = func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(time.Duration(float64(d) / scale))
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-				return nil
-			}
+			return outbox.Sleep(ctx, time.Duration(float64(d)/scale))
 		}
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -170,12 +164,7 @@ func (f *fleet) killOne(ctx context.Context, down time.Duration) error {
 	f.kills.Add(1)
 	f.log.Info("SIGKILL", "replica", r.name, "pid", r.p.pid())
 	r.p.stop(syscall.SIGKILL, 10*time.Second)
-	t := time.NewTimer(down)
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-	t.Stop()
+	_ = outbox.Sleep(ctx, down) // a cancelled load still gets its replica back
 	return f.startProc(context.WithoutCancel(ctx), r)
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/dialoq/dialoq/storage/central"
+	"github.com/dialoq/dialoq/storage/outbox"
 )
 
 // centralStore is where the run's submissions land, and the read access the final
@@ -139,12 +140,7 @@ func (c *centralStore) outage(ctx context.Context, d time.Duration, log *slog.Lo
 	c.outages.Add(1)
 	log.Info("central store down", "for", d)
 	c.proc.stop(syscall.SIGTERM, 20*time.Second)
-	t := time.NewTimer(d)
-	select {
-	case <-ctx.Done():
-		t.Stop()
-	case <-t.C:
-	}
+	_ = outbox.Sleep(ctx, d) // a cancelled load still gets its store back
 	log.Info("central store up again")
 	return c.startProc(context.WithoutCancel(ctx))
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/dialoq/dialoq/flows"
 	"github.com/dialoq/dialoq/locales"
 	"github.com/dialoq/dialoq/storage/flowschema"
+	"github.com/dialoq/dialoq/storage/outbox"
 	"github.com/dialoq/dialoq/storage/redisstate"
 )
 
@@ -373,12 +374,8 @@ func (p *population) runUsers(ctx context.Context, langs []string, finished func
 		wg.Go(func() {
 			rng := mrand.New(mrand.NewPCG(cfg.Seed, uint64(i)))
 			if d := cfg.Ramp * time.Duration(i) / time.Duration(cfg.Users); d > 0 {
-				t := time.NewTimer(d)
-				select {
-				case <-ctx.Done():
-					t.Stop()
+				if outbox.Sleep(ctx, d) != nil {
 					return
-				case <-t.C:
 				}
 			}
 			for ctx.Err() == nil {
@@ -472,12 +469,7 @@ func startFaults(ctx context.Context, bg *sync.WaitGroup, cfg *Config, srv *tele
 			res.RedisRestarts++
 			log.Info("redis down", "for", f.RedisDown)
 			own.stop()
-			t := time.NewTimer(f.RedisDown)
-			select {
-			case <-ctx.Done():
-			case <-t.C:
-			}
-			t.Stop()
+			_ = outbox.Sleep(ctx, f.RedisDown) // a cancelled load still gets its Redis back
 			return own.start(context.WithoutCancel(ctx))
 		})
 	}

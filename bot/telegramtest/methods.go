@@ -173,17 +173,7 @@ func (s *Server) storeBotMessage(ch *chat, m *storedMsg, replyTo int, allowWitho
 		m.Document.ChatID = ch.id
 		ch.docs = append(ch.docs, *m.Document)
 	}
-	res := s.apiMsg(ch, m, true)
-	var pub Message
-	if s.opts.OnSend != nil {
-		pub = m.clone()
-	}
-	s.touch(ch)
-	ch.mu.Unlock()
-	if s.opts.OnSend != nil {
-		s.opts.OnSend(pub)
-	}
-	return res, nil
+	return s.publish(ch, m), nil
 }
 
 // stamp records when the bot produced or changed m, relative to the last
@@ -226,15 +216,9 @@ func (s *Server) editTarget(p params) (*chat, *storedMsg, *apiError) {
 
 const notModified = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message"
 
-// finishEdit stamps and publishes an edit. ch.mu is held and released here.
-func (s *Server) finishEdit(ch *chat, m *storedMsg) (any, *apiError) {
-	now := s.now()
-	m.Edits++
-	m.EditDate = now.Truncate(time.Second)
-	if m.EditDate.Equal(m.Date) {
-		m.EditDate = m.Date.Add(time.Second) // edit_date is never equal to date on Telegram
-	}
-	s.stamp(ch, m, now)
+// publish answers a stored or edited message and tells OnSend, which runs after
+// ch.mu (held on entry) is released so that it may call back into the server.
+func (s *Server) publish(ch *chat, m *storedMsg) any {
 	res := s.apiMsg(ch, m, true)
 	var pub Message
 	if s.opts.OnSend != nil {
@@ -245,7 +229,19 @@ func (s *Server) finishEdit(ch *chat, m *storedMsg) (any, *apiError) {
 	if s.opts.OnSend != nil {
 		s.opts.OnSend(pub)
 	}
-	return res, nil
+	return res
+}
+
+// finishEdit stamps and publishes an edit. ch.mu is held and released here.
+func (s *Server) finishEdit(ch *chat, m *storedMsg) (any, *apiError) {
+	now := s.now()
+	m.Edits++
+	m.EditDate = now.Truncate(time.Second)
+	if m.EditDate.Equal(m.Date) {
+		m.EditDate = m.Date.Add(time.Second) // edit_date is never equal to date on Telegram
+	}
+	s.stamp(ch, m, now)
+	return s.publish(ch, m), nil
 }
 
 func (s *Server) editMessageText(c *callCtx) (any, *apiError) {

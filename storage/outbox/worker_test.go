@@ -105,14 +105,7 @@ func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
 	s.d = append(s.d, d)
 	s.mu.Unlock()
-	t := time.NewTimer(min(d, 2*time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return outbox.Sleep(ctx, min(d, 2*time.Millisecond))
 }
 
 type env struct {
