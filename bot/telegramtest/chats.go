@@ -268,7 +268,6 @@ func (s *Server) PressButton(u User, messageID int, data string) (updateID int, 
 	qid := strconv.FormatUint(uint64(s.bot.ID)<<24+s.nextQuery, 10)
 	s.nextQuery++
 	s.callbacks[qid] = &CallbackAnswer{QueryID: qid, ChatID: c.id, MessageID: messageID, Data: data}
-	s.cbOrder = append(s.cbOrder, qid)
 	s.unanswered[qid] = struct{}{}
 	s.cbMu.Unlock()
 	body, _ := json.Marshal(apiCallbackQuery{
@@ -478,18 +477,6 @@ func (s *Server) CallbackAnswer(queryID string) (CallbackAnswer, bool) {
 		return CallbackAnswer{}, false
 	}
 	return *a, true
-}
-
-// CallbackAnswers returns every callback query pressed so far, in order,
-// with the bot's answer where it gave one.
-func (s *Server) CallbackAnswers() []CallbackAnswer {
-	s.cbMu.Lock()
-	defer s.cbMu.Unlock()
-	out := make([]CallbackAnswer, len(s.cbOrder))
-	for i, id := range s.cbOrder {
-		out[i] = *s.callbacks[id]
-	}
-	return out
 }
 
 // UnansweredCallbacks lists callback queries the bot has not answered yet;

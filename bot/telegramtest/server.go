@@ -106,7 +106,6 @@ type Server struct {
 
 	cbMu       sync.Mutex
 	callbacks  map[string]*CallbackAnswer
-	cbOrder    []string
 	unanswered map[string]struct{}
 	nextQuery  uint64
 
@@ -248,9 +247,6 @@ func (s *Server) Token() string { return s.token }
 func (s *Server) MethodURL(method string) string {
 	return s.hs.URL + "/bot" + s.token + "/" + method
 }
-
-// BotUser is the bot's own user ID and username as getMe reports them.
-func (s *Server) BotUser() (id int64, username string) { return s.bot.ID, s.bot.Username }
 
 // apiError is a failed call as the Bot API reports it.
 type apiError struct {

@@ -20,11 +20,8 @@ import (
 var ErrNoSchema = errors.New("central: exports need a schema (Store.WithSchema)")
 
 // metaColumns are the fixed first columns of every export, before the
-// flow's own columns. Never modified; see MetaColumns.
+// flow's own columns. Never modified.
 var metaColumns = []string{"submission_id", "country", "stakeholder", "code", "lang", "started_at", "finished_at", "complete"}
-
-// MetaColumns returns the headers of the fixed first export columns.
-func MetaColumns() []string { return append([]string(nil), metaColumns...) }
 
 // exportRow is one submission ready for writing; Values are labels aligned
 // with the flow's columns, and Answered tells an empty answer from none.
