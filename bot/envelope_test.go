@@ -14,10 +14,9 @@ import (
 	"github.com/dialoq/dialoq/flows"
 )
 
-func TestEnvelopeRoundTrip(t *testing.T) {
-	in := envelope{Lang: "ru", Code: "az", Started: 1760000000, Inactive: true, Closed: true,
-		state: flows.State{Flow: "cso", Version: 1, Hash: "abc", Lang: "ru", Cur: "staff", Token: 7,
-			Answers: map[string]string{"consent": "yes", "comments": "a\nb \"c\""}, Picks: []string{"x"}}}
+// roundTrip encodes and decodes an envelope.
+func roundTrip(t *testing.T, in envelope) envelope {
+	t.Helper()
 	b, err := encodeEnvelope(in)
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +25,14 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	in := envelope{Lang: "ru", Code: "az", Started: 1760000000, Inactive: true, Closed: true,
+		state: flows.State{Flow: "cso", Version: 1, Hash: "abc", Lang: "ru", Cur: "staff", Token: 7,
+			Answers: map[string]string{"consent": "yes", "comments": "a\nb \"c\""}, Picks: []string{"x"}}}
+	out := roundTrip(t, in)
 	if out.Lang != in.Lang || out.Code != in.Code || out.Started != in.Started || !out.Inactive || !out.Closed ||
 		out.state.Cur != "staff" || out.state.Token != 7 || out.state.Answers["comments"] != "a\nb \"c\"" {
 		t.Errorf("round trip: %+v", out)
@@ -166,14 +173,7 @@ func TestEnvelopeBinary(t *testing.T) {
 	in := envelope{Lang: "uz", Code: "AZ_ngo-42", Started: -5, OptOut: true,
 		Sent:  []string{"0b6c1f3e-8f4a-4c2e-9d3b-5a7e6f1c2d3e", "0B6C1F3E-8F4A-4C2E-9D3B-5A7E6F1C2D3E", "legacy-id", ""},
 		state: flows.State{Flow: "cso", Lang: "uz", Token: 2}}
-	b, err := encodeEnvelope(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := decodeEnvelope(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := roundTrip(t, in)
 	if out.Lang != in.Lang || out.Code != in.Code || out.Started != in.Started || out.Inactive || out.Closed || !out.OptOut ||
 		!slices.Equal(out.Sent, in.Sent) || out.state.Flow != "cso" || out.state.Token != 2 {
 		t.Errorf("round trip: %+v", out)
@@ -207,17 +207,11 @@ func TestEnvelopeJSONLayoutStillReads(t *testing.T) {
 		e.state.Answers["training_needs/t22"] == "" {
 		t.Fatalf("legacy envelope: %+v", e)
 	}
-	b, err := encodeEnvelope(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := decodeEnvelope(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := roundTrip(t, e)
 	if again.Lang != e.Lang || again.Code != e.Code || again.Started != e.Started || !maps.Equal(again.state.Answers, e.state.Answers) {
 		t.Errorf("rewritten envelope differs: %+v", again)
 	}
+	b, _ := encodeEnvelope(e)
 	t.Logf("largest load-test dialogue: %d bytes as JSON layout, %d now", len(old), len(b))
 }
 
